@@ -1,0 +1,31 @@
+# Two commands for a new user: `make demo` and `make test`.
+# Both create .venv from Python 3.10 on first use (lava-nc does not import on 3.11).
+PY310 := $(shell pyenv which python3.10 2>/dev/null || command -v python3.10 2>/dev/null)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-all bench clean-venv
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -n "$(PY310)" || { echo "error: Python 3.10 not found (install it, e.g. 'pyenv install 3.10')"; exit 2; }
+	@test -x $(PY) || $(PY310) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.lock
+	$(PY) -m pip install -q --no-deps -e .
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/neuro-deploy demo
+
+test: $(STAMP)
+	$(PY) -m pytest -m "not slow" -q
+
+test-all: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) benchmarks/run_all.py
+
+clean-venv:
+	rm -rf $(VENV)
