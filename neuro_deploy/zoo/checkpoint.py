@@ -1,0 +1,186 @@
+"""Checkpoints: released `.pth` state dicts, the reference files, and the project's own format.
+
+Everything is read with `torch.load(..., weights_only=True)`: a file that needs arbitrary
+unpickling is refused, never executed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from neuro_deploy.atomic import atomic_path
+from neuro_deploy.errors import NeuroDeployError
+
+FORMAT = "neuro-deploy-checkpoint"
+FORMAT_VERSION = 1
+WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "params", "net", "params_ema")
+
+
+@dataclass
+class Checkpoint:
+    """A zoo network's identity and weights, plus whatever training left behind."""
+
+    arch: str
+    config: dict[str, Any]
+    state_dict: dict[str, torch.Tensor]
+    meta: dict[str, Any] = field(default_factory=dict)
+    training_state: dict[str, Any] | None = None
+    path: str | None = None
+    sha256: str | None = None
+
+
+def _read(path: Path) -> Any:
+    if not path.is_file():
+        raise NeuroDeployError(f"checkpoint not found: {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise NeuroDeployError(
+            f"refusing to load {path}: it holds objects that need arbitrary unpickling ({reason})"
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise NeuroDeployError(f"{path} is not a readable PyTorch checkpoint: {first}") from None
+
+
+def _is_state_dict(obj: Any) -> bool:
+    return isinstance(obj, Mapping) and len(obj) > 0 and all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()
+    )
+
+
+def _unwrap_state_dict(obj: Any, path: Path) -> dict[str, torch.Tensor]:
+    if _is_state_dict(obj):
+        sd = dict(obj)
+    else:
+        inner = next((obj[k] for k in WRAPPER_KEYS if isinstance(obj, Mapping) and _is_state_dict(obj.get(k))), None)
+        if inner is None:
+            raise NeuroDeployError(f"{path} holds no state dict (a mapping of names to tensors)")
+        sd = dict(inner)
+    if all(k.startswith("module.") for k in sd):  # saved from DataParallel
+        sd = {k[len("module."):]: v for k, v in sd.items()}
+    return sd
+
+
+def infer_arch(sd: Mapping[str, torch.Tensor]) -> str:
+    if "encoder_level1.initial_residual.conv1.weight" in sd:
+        return "vlifnet"
+    if "encoder_level1.0.residual.1.weight" in sd:
+        return "esdnet"
+    raise NeuroDeployError(
+        "unknown architecture: the state dict is neither VLIFNet nor ESDNet "
+        f"(first keys: {', '.join(list(sd)[:3])})"
+    )
+
+
+def _count_blocks(sd: Mapping[str, torch.Tensor], prefix: str) -> int:
+    pattern = re.compile(rf"^{re.escape(prefix)}\.(\d+)\.")
+    indices = {int(m.group(1)) for k in sd if (m := pattern.match(k))}
+    return max(indices) + 1 if indices else 0
+
+
+def infer_config(arch: str, sd: Mapping[str, torch.Tensor]) -> dict[str, Any]:
+    """Constructor arguments from key names and shapes.
+
+    Block counts the network does not use (VLIFNet's `en[0], en[3], de[0], de[3]`,
+    ESDNet's `en[3], de[3]`) are filled from their neighbours, which reproduces the
+    released configurations.
+    """
+    try:
+        embed = sd["patch_embed.proj.weight"]
+        ta = next(v for k, v in sd.items() if k.endswith("attn.ta.sharedMLP.0.weight"))
+        config: dict[str, Any] = {
+            "dim": int(embed.shape[0]),
+            "T": int(ta.shape[1]),
+            "in_channels": int(embed.shape[1]),
+            "out_channels": int(sd["output.0.weight"].shape[0]),
+        }
+    except (KeyError, StopIteration, IndexError) as exc:
+        raise NeuroDeployError(f"cannot infer the {arch} configuration: missing key {exc}") from None
+    e1, e2 = _count_blocks(sd, "encoder_level2"), _count_blocks(sd, "encoder_level3")
+    d1, d2 = _count_blocks(sd, "decoder_level2"), _count_blocks(sd, "decoder_level3")
+    if arch == "vlifnet":
+        config.update(en_num_blocks=[e1, e1, e2, e2], de_num_blocks=[d1, d1, d2, d2],
+                      use_refinement=any(k.startswith("refinement_blocks.") for k in sd))
+    else:
+        e0, d0 = _count_blocks(sd, "encoder_level1"), _count_blocks(sd, "decoder_level1")
+        config.update(en_num_blocks=[e0, e1, e2, e2], de_num_blocks=[d0, d1, d2, d2])
+    return config
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_checkpoint(path: str | Path, arch: str | None = None) -> Checkpoint:
+    """Read any supported checkpoint into a `Checkpoint` (no model built yet)."""
+    path = Path(path)
+    obj = _read(path)
+    if isinstance(obj, Mapping) and obj.get("format") == FORMAT:
+        if arch is not None and arch != obj["arch"]:
+            raise NeuroDeployError(f"{path} is a {obj['arch']} checkpoint, not {arch}")
+        ckpt = Checkpoint(obj["arch"], dict(obj["config"]), dict(obj["state_dict"]), dict(obj.get("meta", {})),
+                          obj.get("training_state"))
+    else:
+        sd = _unwrap_state_dict(obj, path)
+        found = infer_arch(sd)
+        if arch is not None and arch != found:
+            raise NeuroDeployError(f"{path} holds a {found} state dict, not {arch}")
+        config = infer_config(found, sd)
+        if isinstance(obj, Mapping) and isinstance(obj.get("constructor"), Mapping):
+            config.update(obj["constructor"])  # the reference files state their constructor
+        ckpt = Checkpoint(found, config, sd)
+    ckpt.path, ckpt.sha256 = str(path), _sha256(path)
+    return ckpt
+
+
+def describe_mismatch(missing: list[str], unexpected: list[str], shapes: list[str]) -> str:
+    parts = []
+    for label, names in (("missing", missing), ("unexpected", unexpected), ("wrong shape", shapes)):
+        if names:
+            more = f" (+{len(names) - 3} more)" if len(names) > 3 else ""
+            parts.append(f"{label}: {', '.join(names[:3])}{more}")
+    return "; ".join(parts)
+
+
+def load_weights(model: nn.Module, sd: Mapping[str, torch.Tensor], origin: str) -> None:
+    """`load_state_dict(strict=True)` with a one-line account of any mismatch."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in sd]
+    unexpected = [k for k in sd if k not in own]
+    shapes = [f"{k} {tuple(sd[k].shape)} vs {tuple(v.shape)}" for k, v in own.items()
+              if k in sd and tuple(sd[k].shape) != tuple(v.shape)]
+    if missing or unexpected or shapes:
+        raise NeuroDeployError(f"state dict of {origin} does not match the network: "
+                               f"{describe_mismatch(missing, unexpected, shapes)}")
+    model.load_state_dict(sd, strict=True)
+
+
+def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> None:
+    """Write the project format atomically: plain containers and tensors only."""
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "arch": ckpt.arch,
+        "config": ckpt.config,
+        "state_dict": {k: v.detach().cpu() for k, v in ckpt.state_dict.items()},
+        "meta": ckpt.meta,
+    }
+    if ckpt.training_state is not None:
+        payload["training_state"] = ckpt.training_state
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)

@@ -1,0 +1,104 @@
+"""Multi-step synaptic layers and the attention gates of the seed networks.
+
+Tensors are `[T, B, C, H, W]`; multi-step convs and BNs fold `T*B` into the batch,
+as spikingjelly's `step_mode='m'` layers do, so state-dict names stay the release's.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+TDBN_ALPHA = 1 / (2**0.5)
+
+
+def _fold_time(module_forward, x: torch.Tensor) -> torch.Tensor:
+    T, B = x.shape[:2]
+    y = module_forward(x.flatten(0, 1))
+    return y.reshape(T, B, *y.shape[1:])
+
+
+class SeqConv2d(nn.Conv2d):
+    """Conv2d applied to every time step (spikingjelly `layer.Conv2d`, multi-step)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _fold_time(super().forward, x)
+
+
+class TdBN(nn.BatchNorm2d):
+    """Threshold-dependent BatchNorm: BN over the folded `T*B` batch, weight initialised to alpha*v_th."""
+
+    def __init__(self, num_features: int, v_th: float, alpha: float = TDBN_ALPHA) -> None:
+        super().__init__(num_features)
+        self.v_th = v_th
+        nn.init.constant_(self.weight, alpha * v_th)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _fold_time(super().forward, x)
+
+
+def _shared_mlp(planes: int, ratio: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv3d(planes, planes // ratio, 1, bias=False),
+        nn.ReLU(),
+        nn.Conv3d(planes // ratio, planes, 1, bias=False),
+    )
+
+
+class TimeAttention(nn.Module):
+    """Gate over dim 1 of `[B, F, C, H, W]` from its avg- and max-pooled summaries (CBAM-style)."""
+
+    def __init__(self, planes: int, ratio: int) -> None:
+        super().__init__()
+        self.sharedMLP = _shared_mlp(planes, ratio)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # adaptive pools, not mean/amax: the release's reduction order, so gates match bit for bit
+        avg = self.sharedMLP(nn.functional.adaptive_avg_pool3d(x, 1))
+        mx = self.sharedMLP(nn.functional.adaptive_max_pool3d(x, 1))
+        return torch.sigmoid(avg + mx)
+
+
+class ChannelAttention(TimeAttention):
+    """The same gate over the channel dim C of `[B, F, C, H, W]`."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.transpose(1, 2)).transpose(1, 2)
+
+
+class SpatialAttention(nn.Module):
+    """Gate over pixels from the mean and max over all `F*C` maps."""
+
+    def __init__(self, kernel_size: int = 3) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        maps = x.flatten(1, 2)
+        pooled = torch.cat([maps.mean(dim=1, keepdim=True), maps.amax(dim=1, keepdim=True)], dim=1)
+        return torch.sigmoid(self.conv(pooled)).unsqueeze(1)
+
+
+class MDA(nn.Module):
+    """Multi-dimensional attention of MA-SNN (spikingjelly `MultiDimensionalAttention`).
+
+    Time gate, then channel gate, then spatial gate, each multiplying the input, then ReLU.
+    """
+
+    def __init__(self, T: int, C: int, reduction_t: int = 4, reduction_c: int = 16, kernel_size: int = 3) -> None:
+        super().__init__()
+        self.ta = TimeAttention(T, reduction_t)
+        self.ca = ChannelAttention(C, reduction_c)
+        self.sa = SpatialAttention(kernel_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.transpose(0, 1)
+        out = self.ta(x) * x
+        out = self.ca(out) * out
+        out = self.sa(out) * out
+        return torch.relu(out).transpose(0, 1)
+
+
+def upsample2x(x: torch.Tensor) -> torch.Tensor:
+    """Bilinear x2 upsampling (align_corners False) of every time step of `[T,B,C,H,W]`."""
+    return _fold_time(lambda y: nn.functional.interpolate(y, scale_factor=2, mode="bilinear", align_corners=False), x)
