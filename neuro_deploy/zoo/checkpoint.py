@@ -41,12 +41,16 @@ class Checkpoint:
 def _read(path: Path) -> Any:
     if not path.is_file():
         raise NeuroDeployError(f"checkpoint not found: {path}")
+    with path.open("rb") as f:
+        magic = f.read(2)
+    if magic[:2] != b"PK" and magic[:1] != b"\x80":  # torch's zip format, or a legacy pickle
+        raise NeuroDeployError(f"{path} is not a readable PyTorch checkpoint: neither a zip archive nor a pickle")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        reason = str(exc).rpartition("WeightsUnpickler error:")[2].strip() or type(exc).__name__
         raise NeuroDeployError(
-            f"refusing to load {path}: it holds objects that need arbitrary unpickling ({reason})"
+            f"refusing to load {path}: it needs arbitrary unpickling, not only weights ({reason})"
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -73,10 +77,10 @@ def _unwrap_state_dict(obj: Any, path: Path) -> dict[str, torch.Tensor]:
 
 
 def infer_arch(sd: Mapping[str, torch.Tensor]) -> str:
-    if "encoder_level1.initial_residual.conv1.weight" in sd:
-        return "vlifnet"
-    if "encoder_level1.0.residual.1.weight" in sd:
-        return "esdnet"
+    if any(k.startswith("encoder_level1.initial_residual.") for k in sd):
+        return "vlifnet"  # level 1 is an SMU
+    if any(re.match(r"encoder_level1\.\d+\.residual\.", k) for k in sd):
+        return "esdnet"  # level 1 is a chain of plain spiking residual blocks
     raise NeuroDeployError(
         "unknown architecture: the state dict is neither VLIFNet nor ESDNet "
         f"(first keys: {', '.join(list(sd)[:3])})"

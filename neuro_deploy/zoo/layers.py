@@ -38,10 +38,13 @@ class TdBN(nn.BatchNorm2d):
 
 
 def _shared_mlp(planes: int, ratio: int) -> nn.Sequential:
+    # At least one hidden unit: the release asserts planes >= ratio; small zoo
+    # networks (dim < 16) keep a one-unit bottleneck instead.
+    hidden = max(planes // ratio, 1)
     return nn.Sequential(
-        nn.Conv3d(planes, planes // ratio, 1, bias=False),
+        nn.Conv3d(planes, hidden, 1, bias=False),
         nn.ReLU(),
-        nn.Conv3d(planes // ratio, planes, 1, bias=False),
+        nn.Conv3d(hidden, planes, 1, bias=False),
     )
 
 
