@@ -1,0 +1,183 @@
+"""The `neuro-deploy` command line.
+
+Every command reports bad input as one line on stderr and a non-zero exit; set
+NEURO_DEPLOY_DEBUG=1 to see tracebacks.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from neuro_deploy.errors import NeuroDeployError
+from neuro_deploy.progress import progress
+ASSETS = Path(__file__).resolve().parent / "assets"
+BUNDLED_MODEL = Path(__file__).resolve().parents[1] / "models" / "vlifnet_small.pt"
+
+EXIT_USAGE = 2
+EXIT_FAILURE = 1
+
+
+def _int_list(value: str) -> list[int]:
+    try:
+        return [int(v) for v in value.split(",")]
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers, got {value!r}") from None
+
+
+def _format_metrics(scores: dict[str, float]) -> str:
+    return (f"PSNR {scores['psnr']:.2f} dB  SSIM {scores['ssim']:.4f}  "
+            f"(Y channel: PSNR {scores['psnr_y']:.2f} dB  SSIM {scores['ssim_y']:.4f})")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="neuro-deploy")
+def cli() -> None:
+    """Deploy trained spiking (VLIF) deraining networks to Loihi fixed point."""
+
+
+@cli.command()
+@click.option("--model", "model_path", required=True, type=click.Path(path_type=Path), help="Checkpoint (.pt/.pth).")
+@click.option("--arch", type=click.Choice(["vlifnet", "esdnet"]), help="Architecture (inferred when omitted).")
+@click.option("--input", "input_path", required=True, type=click.Path(path_type=Path), help="Rainy image.")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Derained image to write.")
+@click.option("--target", type=click.Path(path_type=Path), help="Clean image: print PSNR/SSIM against it.")
+@click.option("--tile", default=80, show_default=True, help="Tile size of the tiled inference.")
+@click.option("--overlap", default=8, show_default=True, help="Overlap between tiles.")
+def derain(model_path: Path, arch: str | None, input_path: Path, output: Path, target: Path | None,
+           tile: int, overlap: int) -> None:
+    """Derain an image with the float PyTorch model (tiled, any size)."""
+    from neuro_deploy import zoo
+    from neuro_deploy.data import evaluate, image_format, read_image, write_image
+    from neuro_deploy.inference import derain_array
+
+    if tile % 8 or tile <= overlap:
+        raise NeuroDeployError(f"--tile must be a multiple of 8 larger than --overlap (got {tile}, {overlap})")
+    image_format(output)
+    model = zoo.load(model_path, arch)
+    rainy = read_image(input_path)
+    clean = read_image(target) if target else None
+    if clean is not None and clean.shape != rainy.shape:
+        raise NeuroDeployError(f"target {target} is {clean.shape[1]}x{clean.shape[0]}, "
+                               f"input {input_path} is {rainy.shape[1]}x{rainy.shape[0]}")
+    with progress("derain") as update:
+        result = derain_array(model, rainy, tile, overlap, on_tile=update)
+    write_image(output, result)
+    click.echo(f"wrote {output}")
+    if clean is not None:
+        click.echo(f"rainy input : {_format_metrics(evaluate(rainy, clean))}")
+        click.echo(f"derained    : {_format_metrics(evaluate(result, clean))}")
+
+
+@cli.command()
+@click.option("--model", "model_path", required=True, type=click.Path(path_type=Path))
+@click.option("--arch", type=click.Choice(["vlifnet", "esdnet"]))
+@click.option("--data", "data_root", required=True, type=click.Path(path_type=Path),
+              help="Paired dataset root with input/ and target/.")
+def evaluate(model_path: Path, arch: str | None, data_root: Path) -> None:
+    """Mean PSNR/SSIM of a model on a paired dataset, next to the rainy-input baseline."""
+    from neuro_deploy import zoo
+    from neuro_deploy.train import validate
+
+    scores = validate(zoo.load(model_path, arch), str(data_root))
+    for who in ("input", "model"):
+        click.echo(f"{who:6s}: " + _format_metrics({k: scores[f'{who}_{k}'] for k in ('psnr', 'ssim', 'psnr_y', 'ssim_y')}))
+    click.echo(f"({scores['images']} images)")
+
+
+@cli.command("synth-rain")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Dataset root to write.")
+@click.option("-n", "count", default=100, show_default=True, help="Number of image pairs.")
+@click.option("--preset", default="light", show_default=True, help="Rain preset: light (Rain200L-like) or heavy.")
+@click.option("--size", default=64, show_default=True, help="Crop size in pixels.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--split", default="train", show_default=True, type=click.Choice(["train", "test"]),
+              help="Source images: the training ones or the held-out ones.")
+def synth_rain(output: Path, count: int, preset: str, size: int, seed: int, split: str) -> None:
+    """Write a seeded synthetic rain dataset (<root>/input, <root>/target) from bundled clean images."""
+    from neuro_deploy.data import make_synthetic_rain
+
+    paths = make_synthetic_rain(output, count, preset=preset, size=size, seed=seed, split=split)
+    click.echo(f"wrote {len(paths)} pairs under {output}")
+
+
+@cli.command()
+@click.option("--arch", default="vlifnet", show_default=True, type=click.Choice(["vlifnet", "esdnet"]))
+@click.option("--dim", default=8, show_default=True)
+@click.option("--en", "en_blocks", default="1,1,1,1", show_default=True, help="Encoder blocks per level.")
+@click.option("--de", "de_blocks", default="1,1,1,1", show_default=True, help="Decoder blocks per level.")
+@click.option("--T", "timesteps", default=4, show_default=True, help="Time steps.")
+@click.option("--refinement/--no-refinement", default=False, help="VLIFNet's 4 refinement blocks.")
+@click.option("--data", "data_root", required=True, type=click.Path(path_type=Path), help="Paired training set.")
+@click.option("--val", "val_root", type=click.Path(path_type=Path), help="Paired held-out set, scored at the end.")
+@click.option("--steps", default=1000, show_default=True)
+@click.option("--batch-size", default=12, show_default=True)
+@click.option("--crop", default=64, show_default=True)
+@click.option("--lr", default=1e-3, show_default=True)
+@click.option("--warmup", "warmup_steps", default=50, show_default=True, help="Linear warm-up steps.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--save-every", default=100, show_default=True)
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Checkpoint to write.")
+@click.option("--resume", type=click.Path(path_type=Path), help="Checkpoint of an interrupted run.")
+def train(arch: str, dim: int, en_blocks: str, de_blocks: str, timesteps: int, refinement: bool, data_root: Path,
+          val_root: Path | None, steps: int, batch_size: int, crop: int, lr: float, warmup_steps: int, seed: int,
+          save_every: int, output: Path, resume: Path | None) -> None:
+    """Train a zoo network with the paper's recipe (1-SSIM, AdamW, warm-up + cosine, 64x64 crops)."""
+    from neuro_deploy.train import TrainConfig
+    from neuro_deploy.train import train as run_training
+
+    model = {"dim": dim, "en_num_blocks": _int_list(en_blocks), "de_num_blocks": _int_list(de_blocks), "T": timesteps}
+    if arch == "vlifnet":
+        model["use_refinement"] = refinement
+    cfg = TrainConfig(arch=arch, model=model, data=str(data_root), steps=steps, batch_size=batch_size, crop=crop,
+                      lr=lr, warmup_steps=warmup_steps, seed=seed, save_every=save_every,
+                      val=str(val_root) if val_root else None)
+    with progress("train") as update:
+        ckpt = run_training(cfg, output, resume,
+                            on_step=lambda step, loss, lr_now: update(step, steps, f"loss {loss:.4f} lr {lr_now:.2e}"))
+    click.echo(f"wrote {output} after {ckpt.meta['steps_done']} steps ({ckpt.meta['train_time_s']} s)")
+    if "validation" in ckpt.meta:
+        v = ckpt.meta["validation"]
+        click.echo(f"held-out: input PSNR {v['input_psnr']:.2f} dB -> model {v['model_psnr']:.2f} dB, "
+                   f"SSIM {v['input_ssim']:.4f} -> {v['model_ssim']:.4f}")
+
+
+@cli.command()
+@click.option("--model", "model_path", default=str(BUNDLED_MODEL), show_default=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output-dir", default="out/demo", show_default=True, type=click.Path(path_type=Path))
+def demo(model_path: Path, output_dir: Path) -> None:
+    """Derain the bundled rainy image with the bundled model; print PSNR against its clean target."""
+    ctx = click.get_current_context()
+    for name in ("rain_demo.png", "rain_demo_heavy.png"):
+        click.echo(f"== {name}")
+        ctx.invoke(derain, model_path=model_path, arch=None, input_path=ASSETS / "demo" / "input" / name,
+                   output=output_dir / name.replace(".png", "_derained.png"),
+                   target=ASSETS / "demo" / "target" / name, tile=80, overlap=8)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; turn user errors into one line and a non-zero exit."""
+    try:
+        cli.main(args=argv, prog_name="neuro-deploy", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("neuro-deploy: interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        click.echo(f"neuro-deploy: error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except NeuroDeployError as exc:
+        click.echo(f"neuro-deploy: error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    except Exception as exc:  # a bug, not bad input: still one line unless debugging
+        if os.environ.get("NEURO_DEPLOY_DEBUG"):
+            raise
+        click.echo(f"neuro-deploy: internal error: {type(exc).__name__}: {exc} "
+                   "(set NEURO_DEPLOY_DEBUG=1 for the traceback)", err=True)
+        sys.exit(EXIT_FAILURE)
+
+
+if __name__ == "__main__":
+    main()
