@@ -111,6 +111,8 @@ def synth_rain(output: Path, count: int, preset: str, size: int, seed: int, spli
 @click.option("--de", "de_blocks", default="1,1,1,1", show_default=True, help="Decoder blocks per level.")
 @click.option("--T", "timesteps", default=4, show_default=True, help="Time steps.")
 @click.option("--refinement/--no-refinement", default=False, help="VLIFNet's 4 refinement blocks.")
+@click.option("--deployable", is_flag=True,
+              help="VLIFNet without attention gates and Hadamard products: all of it runs on neurocores.")
 @click.option("--data", "data_root", required=True, type=click.Path(path_type=Path), help="Paired training set.")
 @click.option("--val", "val_root", type=click.Path(path_type=Path), help="Paired held-out set, scored at the end.")
 @click.option("--steps", default=1000, show_default=True)
@@ -122,7 +124,8 @@ def synth_rain(output: Path, count: int, preset: str, size: int, seed: int, spli
 @click.option("--save-every", default=100, show_default=True)
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Checkpoint to write.")
 @click.option("--resume", type=click.Path(path_type=Path), help="Checkpoint of an interrupted run.")
-def train(arch: str, dim: int, en_blocks: str, de_blocks: str, timesteps: int, refinement: bool, data_root: Path,
+def train(arch: str, dim: int, en_blocks: str, de_blocks: str, timesteps: int, refinement: bool, deployable: bool,
+          data_root: Path,
           val_root: Path | None, steps: int, batch_size: int, crop: int, lr: float, warmup_steps: int, seed: int,
           save_every: int, output: Path, resume: Path | None) -> None:
     """Train a zoo network with the paper's recipe (1-SSIM, AdamW, warm-up + cosine, 64x64 crops)."""
@@ -132,6 +135,10 @@ def train(arch: str, dim: int, en_blocks: str, de_blocks: str, timesteps: int, r
     model = {"dim": dim, "en_num_blocks": _int_list(en_blocks), "de_num_blocks": _int_list(de_blocks), "T": timesteps}
     if arch == "vlifnet":
         model["use_refinement"] = refinement
+        if deployable:
+            model.update(attention=False, enhance_product=False)
+    elif deployable:
+        raise NeuroDeployError("--deployable applies to vlifnet only")
     cfg = TrainConfig(arch=arch, model=model, data=str(data_root), steps=steps, batch_size=batch_size, crop=crop,
                       lr=lr, warmup_steps=warmup_steps, seed=seed, save_every=save_every,
                       val=str(val_root) if val_root else None)

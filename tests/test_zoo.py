@@ -94,3 +94,26 @@ def test_build_rejects_unknown_architecture_and_bad_kwargs():
         zoo.build("resnet")
     with pytest.raises(NeuroDeployError, match="bad vlifnet configuration"):
         zoo.build("vlifnet", width=3)
+
+
+def test_deployable_variant_drops_gates_and_products():
+    cfg = dict(dim=8, en_num_blocks=[1, 1, 1, 1], de_num_blocks=[1, 1, 1, 1])
+    full = zoo.build("vlifnet", **cfg)
+    deploy = zoo.build("vlifnet", **cfg, attention=False, enhance_product=False)
+    assert not any(".attn" in k or "time_attention" in k or "final_attn" in k for k in deploy.state_dict())
+    assert set(deploy.state_dict()) < set(full.state_dict())
+    deploy.load_state_dict({k: v for k, v in full.state_dict().items() if k in deploy.state_dict()})
+    inferred = zoo.checkpoint.infer_config("vlifnet", deploy.state_dict())
+    assert inferred["attention"] is False and inferred["enhance_product"] is False
+    # One SDEM block by hand: z = a*s + b*(y - s) without y*s, and ReLU in place of MDA.
+    block = deploy.encoder_level2[0].eval()
+    x = torch.randn(4, 1, 16, 8, 8)
+    with torch.no_grad():
+        s1 = block.lif_1(x)
+        y = block.bn1(block.conv1(block.high_freq_scale_1 * s1 + block.low_freq_scale_1 * (x - s1)))
+        s2 = block.lif_2(y)
+        o = block.bn2(block.conv2(block.high_freq_scale_2 * s2 + block.low_freq_scale_2 * (y - s2)))
+        expected = torch.relu(o + block.shortcut(x)) + x
+        assert torch.allclose(block(x), expected, atol=1e-6)
+    with torch.no_grad():
+        assert deploy.eval()(torch.rand(1, 3, 32, 32)).shape == (1, 3, 32, 32)

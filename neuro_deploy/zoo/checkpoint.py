@@ -102,13 +102,14 @@ def infer_config(arch: str, sd: Mapping[str, torch.Tensor]) -> dict[str, Any]:
     """
     try:
         embed = sd["patch_embed.proj.weight"]
-        ta = next(v for k, v in sd.items() if k.endswith("attn.ta.sharedMLP.0.weight"))
         config: dict[str, Any] = {
             "dim": int(embed.shape[0]),
-            "T": int(ta.shape[1]),
             "in_channels": int(embed.shape[1]),
             "out_channels": int(sd["output.0.weight"].shape[0]),
         }
+        ta = next((v for k, v in sd.items() if k.endswith("attn.ta.sharedMLP.0.weight")), None)
+        if ta is not None:  # the time gate's MLP has T inputs
+            config["T"] = int(ta.shape[1])
     except (KeyError, StopIteration, IndexError) as exc:
         raise NeuroDeployError(f"cannot infer the {arch} configuration: missing key {exc}") from None
     e1, e2 = _count_blocks(sd, "encoder_level2"), _count_blocks(sd, "encoder_level3")
@@ -116,6 +117,8 @@ def infer_config(arch: str, sd: Mapping[str, torch.Tensor]) -> dict[str, Any]:
     if arch == "vlifnet":
         config.update(en_num_blocks=[e1, e1, e2, e2], de_num_blocks=[d1, d1, d2, d2],
                       use_refinement=any(k.startswith("refinement_blocks.") for k in sd))
+        if ta is None:  # no gates: the deployable variant (its Hadamard switch leaves no trace)
+            config.update(attention=False, enhance_product=False)
     else:
         e0, d0 = _count_blocks(sd, "encoder_level1"), _count_blocks(sd, "decoder_level1")
         config.update(en_num_blocks=[e0, e1, e2, e2], de_num_blocks=[d0, d1, d2, d2])

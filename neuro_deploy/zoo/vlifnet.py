@@ -19,15 +19,25 @@ def conv3x3(cin: int, cout: int, stride: int = 1) -> SeqConv2d:
     return SeqConv2d(cin, cout, kernel_size=3, stride=stride, padding=1, bias=False)
 
 
+def attention_or_relu(attention: bool, T: int, channels: int) -> nn.Module:
+    """MDA, or just its final ReLU in the deployable variant."""
+    return MDA(T, channels) if attention else nn.ReLU()
+
+
 class SDEMBlock(nn.Module):
     """Spiking detail-enhancement residual block (released as `Spiking_Residual_Block`).
 
     Two groups `z = a*s + b*(y - s) + y*s` around a LIF and a VLIF, each followed by
     conv3x3 + tdBN; a conv+tdBN shortcut; MDA; and the identity skip.
+
+    The deployable variant drops what Loihi cannot run on its neurocores: with
+    `attention=False` the MDA gates become their final ReLU, and with
+    `enhance_product=False` the Hadamard term `y*s` is dropped.
     """
 
-    def __init__(self, dim: int, T: int = 4) -> None:
+    def __init__(self, dim: int, T: int = 4, attention: bool = True, enhance_product: bool = True) -> None:
         super().__init__()
+        self.enhance_product = enhance_product
         self.lif_1 = LIF()
         self.conv1 = conv3x3(dim, dim)
         self.bn1 = TdBN(dim, V_TH)
@@ -39,11 +49,12 @@ class SDEMBlock(nn.Module):
         self.high_freq_scale_2 = nn.Parameter(torch.ones(1))
         self.low_freq_scale_2 = nn.Parameter(torch.ones(1))
         self.shortcut = nn.Sequential(conv3x3(dim, dim), TdBN(dim, V_TH))
-        self.attn = MDA(T, dim)
+        self.attn = attention_or_relu(attention, T, dim)
 
-    @staticmethod
-    def _enhance(y: torch.Tensor, s: torch.Tensor, high: torch.Tensor, low: torch.Tensor) -> torch.Tensor:
-        return high * s + low * (y - s) + y * s
+    def _enhance(self, y: torch.Tensor, s: torch.Tensor, high: torch.Tensor, low: torch.Tensor) -> torch.Tensor:
+        if self.enhance_product:
+            return high * s + low * (y - s) + y * s
+        return high * s + low * (y - s)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.bn1(self.conv1(self._enhance(x, self.lif_1(x), self.high_freq_scale_1, self.low_freq_scale_1)))
@@ -61,12 +72,12 @@ class SMU(nn.Module):
 
     r = 2
 
-    def __init__(self, dim: int, T: int = 4) -> None:
+    def __init__(self, dim: int, T: int = 4, attention: bool = True, enhance_product: bool = True) -> None:
         super().__init__()
         steps = T * self.r**2
-        self.initial_residual = SDEMBlock(dim, T)
+        self.initial_residual = SDEMBlock(dim, T, attention, enhance_product)
         self.lif_node = NILIF()
-        self.time_attention = TimeAttention(steps, ratio=4)
+        self.time_attention = TimeAttention(steps, ratio=4) if attention else None
         self.temporal_compress = nn.Sequential(
             nn.Conv3d(dim, dim, kernel_size=(self.r**2, 1, 1), stride=(self.r**2, 1, 1), bias=False),
             nn.ReLU(),
@@ -74,18 +85,19 @@ class SMU(nn.Module):
         self.lif_1 = LIF()
         self.conv_1 = conv3x3(dim, dim)
         self.bn_1 = TdBN(dim, V_TH)
-        self.attn_1 = MDA(T, dim)
+        self.attn_1 = attention_or_relu(attention, T, dim)
         self.lif_2 = LIF()
         self.conv_2 = conv3x3(dim, dim)
         self.bn_2 = TdBN(dim, V_TH)
-        self.attn_2 = MDA(T, dim)
-        self.final_attn = MDA(T, dim)
+        self.attn_2 = attention_or_relu(attention, T, dim)
+        self.final_attn = attention_or_relu(attention, T, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         skip = self.initial_residual(x)
         s = self.lif_node(patches_to_time(skip, self.r)).transpose(0, 1)  # [B, T*r^2, C, h, w]
-        s = (s * self.time_attention(s)).permute(0, 2, 1, 3, 4)  # [B, C, T*r^2, h, w]
-        out = self.temporal_compress(s).permute(2, 0, 1, 3, 4)  # [T, B, C, h, w]
+        if self.time_attention is not None:
+            s = s * self.time_attention(s)
+        out = self.temporal_compress(s.permute(0, 2, 1, 3, 4)).permute(2, 0, 1, 3, 4)  # [T, B, C, h, w]
         out = self.attn_1(self.bn_1(self.conv_1(self.lif_1(out))))
         out = self.attn_2(self.bn_2(self.conv_2(self.lif_2(out))))
         return self.final_attn(upsample2x(out) + skip)
@@ -136,7 +148,8 @@ class VLIFNet(nn.Module):
     """Three-level spiking U-Net over T steps; the release is `dim=48, en=[4,4,8,8], de=[2,2,2,2]`.
 
     Only `en_num_blocks[1:3]` and `de_num_blocks[1:3]` are used (level 1 is built of SMUs),
-    as in the release.
+    as in the release. `attention=False, enhance_product=False` is the deployable variant
+    (see `SDEMBlock`): every op then has a neurocore equivalent.
     """
 
     def __init__(
@@ -148,17 +161,20 @@ class VLIFNet(nn.Module):
         use_refinement: bool = False,
         in_channels: int = 3,
         out_channels: int = 3,
+        attention: bool = True,
+        enhance_product: bool = True,
     ) -> None:
         super().__init__()
         self.T = T
         self.use_refinement = use_refinement
         d1, d2, d3 = dim, dim * 2, dim * 4
+        variant = (T, attention, enhance_product)
 
         def blocks(channels: int, n: int) -> nn.Sequential:
-            return nn.Sequential(*[SDEMBlock(channels, T) for _ in range(n)])
+            return nn.Sequential(*[SDEMBlock(channels, *variant) for _ in range(n)])
 
         self.patch_embed = PatchEmbed(in_channels, d1)
-        self.encoder_level1 = SMU(d1, T)
+        self.encoder_level1 = SMU(d1, *variant)
         self.down1_2 = DownSampling(d1)
         self.encoder_level2 = blocks(d2, en_num_blocks[1])
         self.down2_3 = DownSampling(d2)
@@ -173,8 +189,8 @@ class VLIFNet(nn.Module):
         self.lif_level1 = LIF()
         self.reduce_conv_level1 = SeqConv2d(d2, d1, kernel_size=1, bias=False)
         self.reduce_bn_level1 = TdBN(d1, V_TH)
-        self.decoder_level1 = SMU(d1, T)
-        self.additional_sunet_level1 = SMU(d1, T)
+        self.decoder_level1 = SMU(d1, *variant)
+        self.additional_sunet_level1 = SMU(d1, *variant)
         if use_refinement:
             self.refinement_blocks = blocks(d1, 4)
         self.output = nn.Sequential(nn.Conv2d(d1, out_channels, kernel_size=3, padding=1))
