@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from neuro_deploy.zoo.layers import MDA, SeqConv2d, TdBN, upsample2x
@@ -74,10 +75,24 @@ class FeatureRefinement(nn.Module):
             nn.Sigmoid(),
         )
 
+    def convs(self) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], list[tuple[torch.Tensor, torch.Tensor]]]:
+        """(weight, bias) of the channel gate's and the spatial gate's convs, in order."""
+        return ([(c.weight, c.bias) for c in self.ca if isinstance(c, nn.Conv2d)],
+                [(c.weight, c.bias) for c in self.sa if isinstance(c, nn.Conv2d)])
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        a = self.ca(x)
-        t = self.sa(x)
-        return (1 - t) * a + t * x
+        return refine(x, *self.convs())
+
+
+def refine(x: torch.Tensor, ca: list[tuple[torch.Tensor, torch.Tensor]],
+           sa: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+    """`(1 - t) * a + t * x` on `[B, C, H, W]`; shared by the module and the graph executor."""
+    (w1, b1), (w2, b2) = ca
+    a = torch.sigmoid(F.conv2d(F.relu(F.conv2d(F.adaptive_avg_pool2d(x, 1), w1, b1)), w2, b2))
+    (w3, b3), (w4, b4), (w5, b5) = sa
+    t = F.conv2d(F.conv2d(x, w3, b3, padding=1), w4, b4, padding=1)
+    t = torch.sigmoid(F.conv2d(F.relu(t), w5, b5, padding=1))
+    return (1 - t) * a + t * x
 
 
 class ESDNet(nn.Module):

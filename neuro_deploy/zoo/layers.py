@@ -7,6 +7,7 @@ as spikingjelly's `step_mode='m'` layers do, so state-dict names stay the releas
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 TDBN_ALPHA = 1 / (2**0.5)
@@ -48,58 +49,73 @@ def _shared_mlp(planes: int, ratio: int) -> nn.Sequential:
     )
 
 
+# The gates as functions of their weights, shared by the modules and the graph executor
+# so that both compute bit for bit the same thing.
+
+def time_gate(x: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor) -> torch.Tensor:
+    """Sigmoid gate over dim 1 of `[B, F, C, H, W]` from its avg- and max-pooled summaries (CBAM-style).
+
+    Adaptive pools, not mean/amax: the release's reduction order, so gates match bit for bit.
+    """
+    def mlp(v: torch.Tensor) -> torch.Tensor:
+        return F.conv3d(F.relu(F.conv3d(v, w1)), w2)
+
+    return torch.sigmoid(mlp(F.adaptive_avg_pool3d(x, 1)) + mlp(F.adaptive_max_pool3d(x, 1)))
+
+
+def channel_gate(x: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor) -> torch.Tensor:
+    """The same gate over the channel dim C of `[B, F, C, H, W]`."""
+    return time_gate(x.transpose(1, 2), w1, w2).transpose(1, 2)
+
+
+def spatial_gate(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """Sigmoid gate over pixels of `[B, F, C, H, W]` from the mean and max over all `F*C` maps."""
+    maps = x.flatten(1, 2)
+    pooled = torch.cat([maps.mean(dim=1, keepdim=True), maps.amax(dim=1, keepdim=True)], dim=1)
+    return torch.sigmoid(F.conv2d(pooled, w, padding=w.shape[-1] // 2)).unsqueeze(1)
+
+
+def mda(x: torch.Tensor, ta: tuple[torch.Tensor, torch.Tensor], ca: tuple[torch.Tensor, torch.Tensor],
+        sa: torch.Tensor) -> torch.Tensor:
+    """Multi-dimensional attention on `[T, B, C, H, W]`: time, channel, spatial gates, then ReLU."""
+    x = x.transpose(0, 1)
+    out = time_gate(x, *ta) * x
+    out = channel_gate(out, *ca) * out
+    out = spatial_gate(out, sa) * out
+    return torch.relu(out).transpose(0, 1)
+
+
 class TimeAttention(nn.Module):
-    """Gate over dim 1 of `[B, F, C, H, W]` from its avg- and max-pooled summaries (CBAM-style)."""
+    """Gate over dim 1 of `[B, F, C, H, W]` (returns the gate, not the gated input)."""
 
     def __init__(self, planes: int, ratio: int) -> None:
         super().__init__()
         self.sharedMLP = _shared_mlp(planes, ratio)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # adaptive pools, not mean/amax: the release's reduction order, so gates match bit for bit
-        avg = self.sharedMLP(nn.functional.adaptive_avg_pool3d(x, 1))
-        mx = self.sharedMLP(nn.functional.adaptive_max_pool3d(x, 1))
-        return torch.sigmoid(avg + mx)
-
-
-class ChannelAttention(TimeAttention):
-    """The same gate over the channel dim C of `[B, F, C, H, W]`."""
+    def weights(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.sharedMLP[0].weight, self.sharedMLP[2].weight
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(x.transpose(1, 2)).transpose(1, 2)
+        return time_gate(x, *self.weights())
 
 
 class SpatialAttention(nn.Module):
-    """Gate over pixels from the mean and max over all `F*C` maps."""
-
     def __init__(self, kernel_size: int = 3) -> None:
         super().__init__()
         self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        maps = x.flatten(1, 2)
-        pooled = torch.cat([maps.mean(dim=1, keepdim=True), maps.amax(dim=1, keepdim=True)], dim=1)
-        return torch.sigmoid(self.conv(pooled)).unsqueeze(1)
-
 
 class MDA(nn.Module):
-    """Multi-dimensional attention of MA-SNN (spikingjelly `MultiDimensionalAttention`).
-
-    Time gate, then channel gate, then spatial gate, each multiplying the input, then ReLU.
-    """
+    """Multi-dimensional attention of MA-SNN (spikingjelly `MultiDimensionalAttention`)."""
 
     def __init__(self, T: int, C: int, reduction_t: int = 4, reduction_c: int = 16, kernel_size: int = 3) -> None:
         super().__init__()
         self.ta = TimeAttention(T, reduction_t)
-        self.ca = ChannelAttention(C, reduction_c)
+        self.ca = TimeAttention(C, reduction_c)  # applied over channels by `mda`
         self.sa = SpatialAttention(kernel_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.transpose(0, 1)
-        out = self.ta(x) * x
-        out = self.ca(out) * out
-        out = self.sa(out) * out
-        return torch.relu(out).transpose(0, 1)
+        return mda(x, self.ta.weights(), self.ca.weights(), self.sa.conv.weight)
 
 
 def upsample2x(x: torch.Tensor) -> torch.Tensor:
