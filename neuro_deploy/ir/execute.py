@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 
 from neuro_deploy.ir.graph import (
-    LIF, NILIF, Add, BatchNorm, Concat, Conv, Graph, Input, MDAGate, MeanT, Mul, Node, Output, Refinement, ReLU,
-    Scale, SubstepGate, Upsample,
+    LIF, NILIF, Accumulate, Add, BatchNorm, Concat, Conv, Edge, Graph, Input, MDAGate, MeanT, Mul, Node, Output, Refinement,
+    Relay, ReLU, Scale, SubstepGate, Synapse, Upsample,
 )
 from neuro_deploy.zoo import neurons
 from neuro_deploy.zoo.esdnet import refine
@@ -23,8 +23,11 @@ from neuro_deploy.zoo.layers import mda, time_gate
 Recorder = Callable[[Node, torch.Tensor], None]
 
 
-def _t(a: np.ndarray | None) -> torch.Tensor | None:
-    return None if a is None else torch.from_numpy(np.asarray(a))
+def _t(a: np.ndarray | None, like: torch.Tensor | None = None) -> torch.Tensor | None:
+    if a is None:
+        return None
+    t = torch.from_numpy(np.asarray(a))
+    return t if like is None else t.to(like.dtype)
 
 
 def _per_step(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
@@ -39,23 +42,61 @@ def substeps(x: torch.Tensor, r: int) -> torch.Tensor:
     return x.reshape(T, B, Cr // r**2, r**2, h, w).permute(0, 3, 1, 2, 4, 5).reshape(T * r**2, B, Cr // r**2, h, w)
 
 
+def _ports(edges: list[Edge], node: Node, values: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+    """One value per input port; several inputs into a neuron's port are summed (fan-in).
+
+    `Add` and `Concat` keep their inputs apart; an `Accumulate` first sums each input over
+    its steps, since its inputs may differ in length.
+    """
+    if isinstance(node, (Add, Concat)):
+        return [values[e.src] for e in edges]
+    ports: dict[int, list[torch.Tensor]] = {}
+    for e in edges:
+        v = values[e.src]
+        ports.setdefault(e.port, []).append(v.sum(0, keepdim=True) if isinstance(node, Accumulate) else v)
+    return [_sum(ports[p]) for p in sorted(ports)]
+
+
+def _sum(values: list[torch.Tensor]) -> torch.Tensor:
+    out = values[0]
+    for v in values[1:]:
+        out = out + v
+    return out
+
+
+def _channel_bias(bias: np.ndarray | None, like: torch.Tensor) -> torch.Tensor | float:
+    return 0.0 if bias is None else _t(bias, like)[:, None, None]
+
+
+def _synapse(node: Synapse, x: torch.Tensor) -> torch.Tensor:
+    def one_step(v: torch.Tensor) -> torch.Tensor:
+        if node.upsample > 1:
+            size = (v.shape[-2] * node.upsample, v.shape[-1] * node.upsample)
+            v = F.interpolate(v, size=size, mode="bilinear", align_corners=False)
+        v = F.conv2d(v, _t(node.weight, v), None, node.stride, node.padding)
+        if v.shape[1] == node.width:
+            return v
+        placed = v.new_zeros(v.shape[0], node.width, *v.shape[2:])
+        placed[:, node.offset:node.offset + v.shape[1]] = v
+        return placed
+
+    return _per_step(one_step, x)
+
+
 def _apply(node: Node, ins: list[torch.Tensor], image: torch.Tensor) -> torch.Tensor:
     if isinstance(node, Input):
         return image.unsqueeze(0).repeat(node.repeat, 1, 1, 1, 1)
     x = ins[0]
     if isinstance(node, Conv):
-        w, b = _t(node.weight), _t(node.bias)
+        w, b = _t(node.weight, x), _t(node.bias, x)
         return _per_step(lambda v: F.conv2d(v, w, b, node.stride, node.padding, 1, node.groups), x)
     if isinstance(node, BatchNorm):
-        return _per_step(lambda v: F.batch_norm(v, _t(node.mean), _t(node.var), _t(node.weight), _t(node.bias),
-                                                False, 0.0, node.eps), x)
+        return _per_step(lambda v: F.batch_norm(v, _t(node.mean, x), _t(node.var, x), _t(node.weight, x),
+                                                _t(node.bias, x), False, 0.0, node.eps), x)
     if isinstance(node, Scale):
         return torch.tensor([node.factor], dtype=x.dtype) * x
     if isinstance(node, Add):
-        out = ins[0]
-        for other in ins[1:]:
-            out = out + other
-        return out
+        return _sum(ins)
     if isinstance(node, Concat):
         return torch.cat(ins, dim=2)
     if isinstance(node, Upsample):
@@ -73,13 +114,21 @@ def _apply(node: Node, ins: list[torch.Tensor], image: torch.Tensor) -> torch.Te
     if isinstance(node, Mul):
         return ins[0] * ins[1]
     if isinstance(node, MDAGate):
-        return mda(x, (_t(node.ta_w1), _t(node.ta_w2)), (_t(node.ca_w1), _t(node.ca_w2)), _t(node.sa_w))
+        return mda(x, (_t(node.ta_w1, x), _t(node.ta_w2, x)), (_t(node.ca_w1, x), _t(node.ca_w2, x)),
+                   _t(node.sa_w, x))
     if isinstance(node, SubstepGate):
         s = substeps(x, node.r).transpose(0, 1)
-        gated = (s * time_gate(s, _t(node.w1), _t(node.w2))).transpose(0, 1)
+        gated = (s * time_gate(s, _t(node.w1, x), _t(node.w2, x))).transpose(0, 1)
         return neurons.time_to_channels(gated, node.r)
     if isinstance(node, Refinement):
-        return refine(x[0], [(_t(w), _t(b)) for w, b in node.ca], [(_t(w), _t(b)) for w, b in node.sa])[None]
+        return refine(x[0], [(_t(w, x), _t(b, x)) for w, b in node.ca], [(_t(w, x), _t(b, x)) for w, b in node.sa])[None]
+    if isinstance(node, Synapse):
+        return _synapse(node, x)
+    if isinstance(node, Relay):
+        out = x + _channel_bias(node.bias, x)
+        return torch.relu(out) if node.relu else out
+    if isinstance(node, Accumulate):
+        return x + _channel_bias(node.bias, x)
     if isinstance(node, Output):
         return x
     raise NotImplementedError(f"no float execution for {type(node).__name__} ({node.name})")
@@ -92,12 +141,17 @@ def execute(graph: Graph, image: torch.Tensor, record: Recorder | None = None) -
     `record(node, tensor)` sees every node's `[steps, B, C, H, W]` output as it is computed.
     """
     order = graph.topological()
-    remaining = {n: len(graph.consumers(n)) for n in order}
+    incoming: dict[str, list[Edge]] = {n: [] for n in order}
+    for e in sorted(graph.edges, key=lambda e: e.port):
+        incoming[e.dst].append(e)
+    remaining = {n: 0 for n in order}
+    for e in graph.edges:
+        remaining[e.src] += 1
     values: dict[str, torch.Tensor] = {}
     for name in order:
         node = graph.nodes[name]
-        srcs = graph.inputs(name)
-        out = _apply(node, [values[s] for s in srcs], image)
+        srcs = [e.src for e in incoming[name]]
+        out = _apply(node, _ports(incoming[name], node, values), image)
         if record is not None:
             record(node, out)
         for s in srcs:  # free what no later node needs

@@ -274,3 +274,52 @@ class Graph:
         if len(outs) != 1:
             raise NeuroDeployError(f"expected one output node, found {len(outs)}")
         return outs[0]
+
+
+# ---- lowered form: neuron layers joined by synapses ----------------------------------------
+
+@dataclass(eq=False)
+class Synapse(Node):
+    """A synaptic connection in normal form: bilinear upsample (optional), one conv, placement.
+
+    `src` values are upsampled by `upsample`, convolved with `weight` (dense
+    `(out, in, k, k)`), and land in channels `[offset, offset + out)` of a destination
+    with `width` channels. `delay` is the axonal delay (steps beyond the one-step hop).
+    """
+
+    weight: np.ndarray = field(default_factory=lambda: np.zeros((1, 1, 1, 1)))
+    stride: int = 1
+    padding: int = 0
+    upsample: int = 1
+    offset: int = 0
+    width: int = 0
+    delay: int = 0
+    kind: ClassVar[str] = "synapse"
+    role: ClassVar[str] = "synapse"
+
+    @property
+    def spatial(self) -> bool:
+        return self.weight.shape[-1] > 1 or self.stride > 1
+
+
+@dataclass(eq=False)
+class Relay(Node):
+    """Graded neuron: emits its summed synaptic input (+ bias, optional ReLU) every step.
+
+    It carries a real-valued activation as graded spikes.
+    """
+
+    bias: np.ndarray | None = None
+    relu: bool = False
+    kind: ClassVar[str] = "relay"
+
+
+@dataclass(eq=False)
+class Accumulate(Node):
+    """Sums its synaptic input over its whole window (+ bias) and emits the sum once.
+
+    The mean over time steps: incoming weights carry the 1/T.
+    """
+
+    bias: np.ndarray | None = None
+    kind: ClassVar[str] = "accumulate"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from neuro_deploy.errors import NeuroDeployError
-from neuro_deploy.ir.graph import NILIF, Concat, Conv, Graph, Input, MeanT, Node, Shape, Upsample
+from neuro_deploy.ir.graph import NILIF, Accumulate, Concat, Conv, Graph, Input, MeanT, Node, Shape, Synapse, Upsample
 
 
 def _out_shape(node: Node, ins: list[Shape]) -> Shape:
@@ -16,6 +16,12 @@ def _out_shape(node: Node, ins: list[Shape]) -> Shape:
             raise NeuroDeployError(f"{node.name}: conv expects {cin_per_group * node.groups} channels, gets {c}")
         size = lambda n: (n + 2 * node.padding - k) // node.stride + 1  # noqa: E731
         return (out, size(h), size(w))
+    if isinstance(node, Synapse):
+        out, cin, k, _ = node.weight.shape
+        if cin != c:
+            raise NeuroDeployError(f"{node.name}: synapse expects {cin} channels, gets {c}")
+        size = lambda n: (n * node.upsample + 2 * node.padding - k) // node.stride + 1  # noqa: E731
+        return (node.width, size(h), size(w))
     if isinstance(node, Upsample):
         return (c, h * node.factor, w * node.factor)
     if isinstance(node, NILIF):
@@ -36,7 +42,7 @@ def infer_shapes(graph: Graph) -> None:
         node.shape = _out_shape(node, [s.shape for s in srcs])
         if isinstance(node, Input):
             node.steps = node.repeat
-        elif isinstance(node, MeanT):
+        elif isinstance(node, (MeanT, Accumulate)):
             node.steps = 1
         else:
             steps = {s.steps for s in srcs}
