@@ -83,7 +83,7 @@ def _synapse(node: Synapse, x: torch.Tensor) -> torch.Tensor:
     return _per_step(one_step, x)
 
 
-def _apply(node: Node, ins: list[torch.Tensor], image: torch.Tensor) -> torch.Tensor:
+def apply_float(node: Node, ins: list[torch.Tensor], image: torch.Tensor) -> torch.Tensor:
     if isinstance(node, Input):
         return image.unsqueeze(0).repeat(node.repeat, 1, 1, 1, 1)
     x = ins[0]
@@ -134,12 +134,19 @@ def _apply(node: Node, ins: list[torch.Tensor], image: torch.Tensor) -> torch.Te
     raise NotImplementedError(f"no float execution for {type(node).__name__} ({node.name})")
 
 
+Apply = Callable[[Node, list[torch.Tensor], torch.Tensor], torch.Tensor]
+
+
 @torch.no_grad()
-def execute(graph: Graph, image: torch.Tensor, record: Recorder | None = None) -> torch.Tensor:
-    """Run the graph on `[B, C, H, W]` images; returns the output `[B, C, H, W]`.
+def execute(graph: Graph, image: torch.Tensor, record: Recorder | None = None, apply: Apply | None = None
+            ) -> torch.Tensor:
+    """Run the graph on `[B, C, H, W]` images; returns the output node's value `[B, C, H, W]`.
 
     `record(node, tensor)` sees every node's `[steps, B, C, H, W]` output as it is computed.
+    `apply(node, port_values, image)` computes one node (float semantics by default; the
+    fixed-point simulator passes its own).
     """
+    apply = apply or apply_float
     order = graph.topological()
     incoming: dict[str, list[Edge]] = {n: [] for n in order}
     for e in sorted(graph.edges, key=lambda e: e.port):
@@ -151,7 +158,7 @@ def execute(graph: Graph, image: torch.Tensor, record: Recorder | None = None) -
     for name in order:
         node = graph.nodes[name]
         srcs = [e.src for e in incoming[name]]
-        out = _apply(node, _ports(incoming[name], node, values), image)
+        out = apply(node, _ports(incoming[name], node, values), image)
         if record is not None:
             record(node, out)
         for s in srcs:  # free what no later node needs

@@ -30,6 +30,8 @@ class Node:
     module: str = ""  # module path in the PyTorch model this op comes from
     shape: Shape | None = None  # output (C, H, W), filled by shape inference
     steps: int | None = None  # output time steps, filled by shape inference
+    start: int | None = None  # step its first input arrives (window start), filled by alignment
+    emit: int | None = None  # step it emits its first output, filled by alignment
 
     kind: ClassVar[str] = "node"
     #: "neuron" ops hold state or a nonlinearity, "synapse" ops are linear maps, "host" ops
@@ -38,7 +40,7 @@ class Node:
 
     def params(self) -> dict:
         """Op parameters (everything but identity and inferred fields)."""
-        skip = {"name", "module", "shape", "steps"}
+        skip = {"name", "module", "shape", "steps", "start", "emit"}
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in skip}
 
 

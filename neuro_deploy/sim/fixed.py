@@ -1,0 +1,123 @@
+"""The fast back end: the quantized network's integer semantics, vectorized with torch.
+
+Each layer is computed over its whole window at once; the alignment pass says at which
+Lava step each window begins, so these values are the per-step events a step-by-step
+simulator (Lava) produces, shifted by known offsets. Integer sums of products are
+computed in float64, exact because they stay below 2^53.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from neuro_deploy.ir.execute import Recorder, apply_float, execute
+from neuro_deploy.ir.graph import LIF, NILIF, Accumulate, Input, Node, Output, Relay, Synapse
+from neuro_deploy.passes.quantize import INPUT_SCALE, PAYLOAD_LIMIT, Quantized
+from neuro_deploy.zoo.neurons import patches_to_time, time_to_channels
+
+WRAP = 2**24
+HALF = 2**23
+
+
+def upsample2x_int(x: torch.Tensor) -> torch.Tensor:
+    """Bilinear x2 (align_corners False) of integer maps `[N, C, H, W]`, times 16, exactly."""
+    def axis(v: torch.Tensor, dim: int) -> torch.Tensor:
+        n = v.shape[dim]
+        prev = v.index_select(dim, torch.clamp(torch.arange(n) - 1, min=0))
+        nxt = v.index_select(dim, torch.clamp(torch.arange(n) + 1, max=n - 1))
+        even, odd = 3 * v + prev, 3 * v + nxt  # output 2k: 3/4 x[k] + 1/4 x[k-1]; 2k+1: with x[k+1]
+        return torch.stack([even, odd], dim=dim + 1).flatten(dim, dim + 1)
+
+    return axis(axis(x, 2), 3)
+
+
+def shift(x: torch.Tensor, s: int) -> torch.Tensor:
+    """`x * 2^s` for integers: left shift, or floor right shift (Lava's weight_exp)."""
+    return x * (1 << s) if s >= 0 else torch.div(x, 1 << -s, rounding_mode="floor")
+
+
+def synapse(node: Synapse, mantissa: np.ndarray, s: int, x: torch.Tensor) -> torch.Tensor:
+    steps, batch = x.shape[:2]
+    v = x.flatten(0, 1)
+    if node.upsample > 1:
+        v = upsample2x_int(v)
+    w = torch.from_numpy(mantissa.astype(np.float64))
+    acc = F.conv2d(v.double(), w, None, node.stride, node.padding).round().long()
+    acc = shift(acc, s)
+    if acc.shape[1] != node.width:
+        placed = acc.new_zeros(acc.shape[0], node.width, *acc.shape[2:])
+        placed[:, node.offset:node.offset + acc.shape[1]] = acc
+        acc = placed
+    return acc.reshape(steps, batch, *acc.shape[1:])
+
+
+def lif(x: torch.Tensor, vth: int, du: int, dv: int) -> torch.Tensor:
+    """Lava's bit-accurate CUBA-LIF (lava/proc/lif/models.py), no bias, over the window."""
+    u = torch.zeros_like(x[0])
+    v = torch.zeros_like(x[0])
+    spikes = []
+    for a_in in x:
+        u = torch.div(u * (4096 - (du + 1)), 4096, rounding_mode="trunc") + (a_in << 6)
+        u = torch.where(u >= HALF, u - WRAP, torch.where(u < -HALF, u + WRAP, u))
+        v = torch.div(v * (4096 - dv), 4096, rounding_mode="trunc") + u
+        v = v.clamp(-(HALF - 1), HALF - 1)
+        s = v > (vth << 6)
+        v = torch.where(s, torch.zeros_like(v), v)
+        spikes.append(s.long())
+    return torch.stack(spikes)
+
+
+def nilif(x: torch.Tensor, r: int, unit: int, decay_shift: int, levels: int) -> torch.Tensor:
+    """NI-LIF neuron program: sub-pixels as sub-steps, graded levels 0..levels (round half to even)."""
+    steps = patches_to_time(x, r)
+    u = torch.zeros_like(steps[0])
+    q = torch.zeros_like(steps[0])
+    out = []
+    for x_k in steps:
+        u = torch.div(u - q * (unit // levels), 1 << decay_shift, rounding_mode="floor") + x_k
+        c = u.clamp(0, levels * unit)
+        base, rem = torch.div(c, unit, rounding_mode="floor"), c % unit
+        q = base + ((rem > unit // 2) | ((rem == unit // 2) & (base % 2 == 1))).long()
+        out.append(q)
+    return time_to_channels(torch.stack(out), r)
+
+
+class FixedPoint:
+    """`apply` for `execute`: the integer semantics of each layer kind."""
+
+    def __init__(self, q: Quantized) -> None:
+        self.q = q
+
+    def __call__(self, node: Node, ins: list[torch.Tensor], image: torch.Tensor) -> torch.Tensor:
+        if isinstance(node, Input):
+            pixels = torch.round(image.double().clamp(0, 1) * INPUT_SCALE).long()
+            return pixels.unsqueeze(0).repeat(node.repeat, 1, 1, 1, 1)
+        if isinstance(node, Synapse):
+            qs = self.q.synapses[node.name]
+            return synapse(node, qs.mantissa, qs.shift, ins[0])
+        if isinstance(node, Output):
+            return ins[0]
+        ql = self.q.layers[node.name]
+        p = ql.params
+        if isinstance(node, LIF):
+            return lif(ins[0], p["vth"], p["du"], p["dv"])
+        if isinstance(node, NILIF):
+            return nilif(ins[0], node.r, p["unit"], p["decay_shift"], p["levels"])
+        if isinstance(node, (Relay, Accumulate)):
+            out = ins[0]
+            if "bias" in p:
+                out = out + torch.from_numpy(p["bias"])[:, None, None]
+            out = out.clamp(-PAYLOAD_LIMIT, PAYLOAD_LIMIT)
+            return out.clamp(min=0) if p.get("relu") else out
+        # host op: decode the ports, compute in float64, encode the result
+        real = apply_float(node, [v.double() / ql.state_scale for v in ins], image.double())
+        return torch.round(real * ql.scale).clamp(-PAYLOAD_LIMIT, PAYLOAD_LIMIT).long()
+
+
+def run_fixed(q: Quantized, image: torch.Tensor, record: Recorder | None = None) -> torch.Tensor:
+    """Integer run of the quantized network on `[B, C, H, W]` images; returns the decoded output."""
+    out = execute(q.graph, image, record, apply=FixedPoint(q))
+    source = q.graph.inputs(q.graph.output())[0]
+    return out.double() / q.layers[source].scale
