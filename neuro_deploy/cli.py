@@ -11,6 +11,9 @@ import sys
 from pathlib import Path
 
 import click
+from rich import box
+from rich.console import Console
+from rich.table import Table
 
 from neuro_deploy.errors import NeuroDeployError
 from neuro_deploy.progress import progress
@@ -19,6 +22,11 @@ BUNDLED_MODEL = Path(__file__).resolve().parents[1] / "models" / "vlifnet_small.
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
+
+
+def _console() -> Console:
+    """Tables at full width in logs and pipes, where rich would otherwise assume 80 columns."""
+    return Console() if sys.stdout.isatty() else Console(width=200)
 
 
 def _int_list(value: str) -> list[int]:
@@ -150,6 +158,64 @@ def train(arch: str, dim: int, en_blocks: str, de_blocks: str, timesteps: int, r
         v = ckpt.meta["validation"]
         click.echo(f"held-out: input PSNR {v['input_psnr']:.2f} dB -> model {v['model_psnr']:.2f} dB, "
                    f"SSIM {v['input_ssim']:.4f} -> {v['model_ssim']:.4f}")
+
+
+@cli.command()
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.option("--arch", type=click.Choice(["vlifnet", "esdnet"]), help="Architecture (inferred when omitted).")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Network description (.net).")
+@click.option("--calibrate", type=click.Path(path_type=Path),
+              help="Image or folder of images for the quantization ranges (default: the bundled images).")
+@click.option("--timesteps", type=int, help="Time steps T (default: the checkpoint's).")
+@click.option("--size", default=64, show_default=True, help="Image tile size the network is built for.")
+@click.option("--strict", is_flag=True, help="Refuse ops without a neurocore equivalent instead of placing them on the host.")
+@click.option("--headroom", default=2.0, show_default=True, help="Margin over the calibration peaks.")
+def convert(checkpoint: Path, arch: str | None, output: Path, calibrate: Path | None, timesteps: int | None,
+            size: int, strict: bool, headroom: float) -> None:
+    """Quantize a trained network to Loihi fixed point and write its HDF5 (netx) description."""
+    from neuro_deploy import convert as conversion
+
+    if size % 8 or size <= 0:
+        raise NeuroDeployError(f"--size must be a positive multiple of 8, got {size}")
+    result = conversion.convert(checkpoint, arch, calibrate, size, timesteps, strict, headroom)
+    conversion.write(result, output)
+    report = conversion.quantization_report(result.quantized)
+    table = Table(title=f"quantization of {checkpoint.name}", box=box.SIMPLE)
+    for col in ("layer", "kind", "w bits", "w exp", "clipped", "w error", "state peak", "overflow"):
+        table.add_column(col, justify="left" if col in ("layer", "kind") else "right")
+    for r in report:
+        table.add_row(r["name"], r["kind"], str(r["weight_bits"] or "-"),
+                      ",".join(map(str, r["weight_exp"])) or "-", f"{r['clipped']:.1%}",
+                      f"{r['weight_error']:.2%}", f"{r['state_peak_bits']:.1f}/{r['state_bits']} bits",
+                      "YES" if r["overflow"] else "")
+    _console().print(table)
+    meta = result.meta
+    click.echo(f"wrote {output}: {len(report)} layers ({meta['host_layers']} on the host), "
+               f"latency {meta['latency']} steps, input {meta['input_shape']}")
+
+
+@cli.command()
+@click.argument("network", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the layers as a JSON list.")
+def inspect(network: Path, as_json: bool) -> None:
+    """Layers of a network description (ours or any netx file) with totals."""
+    import json
+
+    from neuro_deploy.inspect_net import COLUMNS, describe
+
+    rows = describe(network)
+    if as_json:
+        click.echo(json.dumps(rows, indent=1))
+        return
+    table = Table(title=str(network), box=box.SIMPLE)
+    for col in COLUMNS:
+        table.add_column(col, justify="right" if col in ("index", "neurons", "synapses", "delay") else "left")
+    for r in rows:
+        table.add_row(*[",".join(map(str, r[c])) if isinstance(r[c], list) else ("-" if r[c] is None else str(r[c]))
+                        for c in COLUMNS])
+    table.add_row("", "total", "", "", "", str(sum(r["neurons"] for r in rows)),
+                  str(sum(r["synapses"] for r in rows)), "", "", str(max((r["delay"] for r in rows), default=0)))
+    _console().print(table)
 
 
 @cli.command()

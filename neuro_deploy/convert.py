@@ -1,0 +1,111 @@
+"""The conversion pipeline: checkpoint -> graph -> lowered, aligned, quantized -> HDF5 description."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from skimage.transform import resize
+
+from neuro_deploy import __version__, zoo
+from neuro_deploy.data import read_image
+from neuro_deploy.data.images import IMAGE_EXTENSIONS
+from neuro_deploy.errors import NeuroDeployError
+from neuro_deploy.frontend import capture
+from neuro_deploy.ir.graph import Graph, Synapse
+from neuro_deploy.netx_io import placement, write_network
+from neuro_deploy.passes.align import align
+from neuro_deploy.passes.lower import lower
+from neuro_deploy.passes.quantize import STATE_BITS, Quantized, quantize
+
+BUNDLED_CALIBRATION = Path(__file__).resolve().parent / "assets" / "demo" / "input"
+
+
+@dataclass
+class Conversion:
+    quantized: Quantized
+    meta: dict[str, Any]
+
+
+def calibration_images(source: str | Path | None, size: int) -> torch.Tensor:
+    """`[N, 3, size, size]` centre crops (upscaled when smaller) of an image or a folder of images."""
+    source = Path(source) if source else BUNDLED_CALIBRATION
+    if source.is_dir():
+        paths = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+        if not paths:
+            raise NeuroDeployError(f"no images in calibration folder {source}")
+    else:
+        paths = [source]
+    crops = []
+    for path in paths:
+        img = read_image(path)
+        h, w = img.shape[:2]
+        if min(h, w) < size:
+            scale = size / min(h, w)
+            img = resize(img, (max(size, round(h * scale)), max(size, round(w * scale))), order=1)
+            h, w = img.shape[:2]
+        y, x = (h - size) // 2, (w - size) // 2
+        crops.append(np.ascontiguousarray(img[y:y + size, x:x + size].transpose(2, 0, 1)))
+    return torch.from_numpy(np.stack(crops).astype(np.float32))
+
+
+def host_layers(graph: Graph) -> list[str]:
+    return [f"{n.name} ({n.kind})" for n in graph.nodes.values() if placement(n) == "host"]
+
+
+def convert(checkpoint: str | Path, arch: str | None = None, calibrate: str | Path | None = None, size: int = 64,
+            timesteps: int | None = None, strict: bool = False, headroom: float = 2.0) -> Conversion:
+    ckpt = zoo.read_checkpoint(checkpoint, arch)
+    if timesteps is not None and timesteps != ckpt.config.get("T", 4):
+        if any("attn.ta." in k or "time_attention" in k for k in ckpt.state_dict):
+            raise NeuroDeployError(f"--timesteps {timesteps}: the attention gates of {checkpoint} are trained for "
+                                   f"T={ckpt.config.get('T', 4)}")
+        ckpt.config["T"] = timesteps
+    model = zoo.build_from(ckpt)
+    lowered = lower(capture(model, size, size))
+    hosts = host_layers(lowered)
+    if strict and hosts:
+        raise NeuroDeployError(f"--strict: {len(hosts)} ops have no neurocore equivalent: {', '.join(hosts)}")
+    latency = align(lowered)
+    q = quantize(lowered, calibration_images(calibrate, size), headroom)
+    meta = {
+        "producer": f"neuro-deploy {__version__}",
+        "source": {"path": ckpt.path, "sha256": ckpt.sha256, "arch": ckpt.arch, "config": ckpt.config},
+        "settings": {"size": size, "timesteps": model.T, "headroom": headroom, "strict": strict,
+                     "calibration": str(calibrate or BUNDLED_CALIBRATION)},
+        "input_shape": [model.patch_embed.proj.in_channels, size, size],
+        "latency": latency,
+        "steps": latency + 1,
+        "host_layers": len(hosts),
+    }
+    return Conversion(q, meta)
+
+
+def write(conversion: Conversion, out: str | Path) -> None:
+    write_network(out, conversion.quantized, conversion.meta)
+
+
+def quantization_report(q: Quantized) -> list[dict[str, Any]]:
+    """Per layer: incoming weight exponents, clipped fraction, weight error, state peak and overflow."""
+    rows = []
+    incoming: dict[str, list[str]] = {}
+    for e in q.graph.edges:
+        if isinstance(q.graph.nodes[e.src], Synapse):
+            incoming.setdefault(e.dst, []).append(e.src)
+    for name, layer in q.layers.items():
+        syns = [q.synapses[s] for s in incoming.get(name, [])]
+        rows.append({
+            "name": name,
+            "kind": q.graph.nodes[name].kind,
+            "weight_bits": 8 if syns else None,
+            "weight_exp": sorted({s.exp for s in syns}),
+            "clipped": max((s.clipped for s in syns), default=0.0),
+            "weight_error": max((s.error for s in syns), default=0.0),
+            "state_peak_bits": float(np.log2(layer.peak + 1)),
+            "state_bits": STATE_BITS,
+            "overflow": layer.overflow,
+        })
+    return rows

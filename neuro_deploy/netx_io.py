@@ -1,0 +1,242 @@
+"""HDF5 network descriptions: lava-dl's netx schema plus the `/neuro_deploy` extension.
+
+`/layer/<i>` holds every neuron layer in topological order, in exactly the netx schema
+when netx can express it on its own (an input, or a CUBA-LIF conv fed only by the
+previous layer through one plain conv), so a plain chain loads unchanged with
+`lava.lib.dl.netx.hdf5.Network`. Everything else is described in `/neuro_deploy` (format
+version 1, see docs/format.md): layer kinds and parameters, the synapses (edges) with
+integer weights, exponents and delays, placement, timing, scales, the source checkpoint
+and the quantization report. Files are written to a temporary name and renamed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from neuro_deploy.atomic import atomic_path
+from neuro_deploy.errors import NeuroDeployError
+from neuro_deploy.ir import graph as ir
+from neuro_deploy.ir.graph import LIF, Edge, Graph, Input, Node, Output, Synapse
+from neuro_deploy.passes.quantize import QLayer, QSynapse, Quantized
+
+FORMAT_VERSION = 1
+NODE_KINDS: dict[str, type[Node]] = {
+    cls.kind: cls for cls in vars(ir).values()
+    if isinstance(cls, type) and issubclass(cls, Node) and cls is not Node
+}
+
+
+@dataclass
+class NetworkFile:
+    """A description read back: the quantized network and the file's metadata."""
+
+    quantized: Quantized
+    meta: dict[str, Any]
+    path: str
+
+
+def placement(node: Node) -> str:
+    if isinstance(node, Input):
+        return "io"
+    return "host" if node.role == "host" else "neurocore"
+
+
+# ---- writing ---------------------------------------------------------------------------------
+
+def _put(group: h5py.Group, key: str, value: Any) -> None:
+    """Store a parameter value as datasets (scalars, arrays, strings, nested tuples as groups)."""
+    if value is None:
+        return
+    if isinstance(value, (tuple, list)) and value and not np.isscalar(value[0]):
+        sub = group.create_group(key)
+        sub.create_dataset("__sequence__", data=len(value))
+        for i, v in enumerate(value):
+            _put(sub, str(i), v)
+    elif isinstance(value, str):
+        group.create_dataset(key, data=np.bytes_(value))
+    else:
+        group.create_dataset(key, data=np.asarray(value))
+
+
+def _get(obj: h5py.Dataset | h5py.Group) -> Any:
+    if isinstance(obj, h5py.Group):
+        return tuple(_get(obj[str(i)]) for i in range(int(obj["__sequence__"][()])))
+    value = obj[()]
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.ndarray):
+        return value
+    return value.item() if hasattr(value, "item") else value
+
+
+def _netx_conv(q: Quantized, name: str, prev: str | None) -> ir.Synapse | None:
+    """The single plain conv synapse from the previous layer, if netx can express this LIF layer."""
+    node = q.graph.nodes[name]
+    ins = q.graph.inputs(name)
+    if not isinstance(node, LIF) or len(ins) != 1:
+        return None
+    syn = q.graph.nodes[ins[0]]
+    ok = (isinstance(syn, Synapse) and q.graph.inputs(syn.name) == [prev] and syn.upsample == 1 and syn.delay == 0
+          and syn.width == syn.weight.shape[0] and q.synapses[syn.name].shift >= 0)
+    return syn if ok else None
+
+
+def _write_netx_layer(g: h5py.Group, q: Quantized, name: str, prev: str | None) -> None:
+    node, layer = q.graph.nodes[name], q.layers[name]
+    g.create_dataset("shape", data=np.asarray(node.shape, np.int64))
+    if isinstance(node, Input):  # no neuron: netx feeds the graded pixels straight to the first synapse
+        g.create_dataset("type", data=np.array([b"input"]))
+        return
+    syn = _netx_conv(q, name, prev)
+    if syn is not None:
+        neuron = g.create_group("neuron")
+        for key, value in (("type", np.bytes_("CUBA")), ("iDecay", layer.params["du"] + 1),
+                           ("vDecay", layer.params["dv"]), ("vThMant", layer.params["vth"]), ("refDelay", 1),
+                           ("wgtExp", 0)):
+            neuron.create_dataset(key, data=value)
+    if syn is None:
+        g.create_dataset("type", data=np.array([node.kind.encode()]))
+        return
+    qs = q.synapses[syn.name]
+    out, cin, k, _ = syn.weight.shape
+    g.create_dataset("type", data=np.array([b"conv"]))
+    g.create_dataset("weight", data=qs.mantissa.astype(np.int64) << qs.shift)
+    for key, value in (("stride", [syn.stride] * 2), ("padding", [syn.padding] * 2), ("dilation", [1, 1]),
+                       ("kernelSize", [k, k])):
+        g.create_dataset(key, data=np.asarray(value, np.int64))
+    for key, value in (("groups", 1), ("inChannels", cin), ("outChannels", out)):
+        g.create_dataset(key, data=value)
+
+
+def write_network(path: str | Path, q: Quantized, meta: dict[str, Any]) -> None:
+    """Write the quantized network; `meta` (source, settings, latency...) goes into the extension."""
+    graph = q.graph
+    order = [n for n in graph.topological() if not isinstance(graph.nodes[n], (Synapse, Output))]
+    index = {n: i for i, n in enumerate(order)}
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        layers = f.create_group("layer")
+        ext = f.create_group("neuro_deploy")
+        ext.create_dataset("format_version", data=FORMAT_VERSION)
+        ext.create_dataset("meta", data=np.bytes_(json.dumps(meta, sort_keys=True)))
+        ext.create_dataset("headroom", data=q.headroom)
+        ext.create_dataset("output", data=index[graph.inputs(graph.output())[0]])
+        ext_layers = ext.create_group("layers")
+        prev = None
+        for name in order:
+            node, layer = graph.nodes[name], q.layers[name]
+            _write_netx_layer(layers.create_group(str(index[name])), q, name, prev)
+            g = ext_layers.create_group(str(index[name]))
+            for key, value in (("name", name), ("module", node.module), ("kind", node.kind),
+                               ("placement", placement(node)), ("start", node.start), ("emit", node.emit),
+                               ("steps", node.steps), ("shape", node.shape)):
+                _put(g, key, value)
+            params = g.create_group("params")
+            for key, value in node.params().items():
+                _put(params, key, value)
+            qg = g.create_group("quant")
+            for key, value in dataclasses.asdict(layer).items():
+                if key == "params":
+                    sub = qg.create_group("params")
+                    for pk, pv in value.items():
+                        _put(sub, pk, pv)
+                else:
+                    _put(qg, key, value)
+            prev = name
+        syns = ext.create_group("synapses")
+        for j, name in enumerate(n for n in graph.topological() if isinstance(graph.nodes[n], Synapse)):
+            node, qs = graph.nodes[name], q.synapses[name]
+            (src,) = graph.inputs(name)
+            edge = next(e for e in graph.edges if e.src == name)
+            g = syns.create_group(str(j))
+            for key, value in (("name", name), ("module", node.module), ("src", index[src]), ("dst", index[edge.dst]),
+                               ("port", edge.port), ("stride", node.stride), ("padding", node.padding),
+                               ("upsample", node.upsample), ("offset", node.offset), ("width", node.width),
+                               ("delay", node.delay), ("start", node.start), ("emit", node.emit), ("steps", node.steps),
+                               ("shape", node.shape)):
+                _put(g, key, value)
+            for key, value in dataclasses.asdict(qs).items():
+                _put(g, key, value)
+
+
+# ---- reading ---------------------------------------------------------------------------------
+
+def _require(group: h5py.Group, key: str, path: str) -> h5py.Dataset | h5py.Group:
+    if key not in group:
+        raise NeuroDeployError(f"{path}: {group.name}/{key} is missing")
+    return group[key]
+
+
+def open_hdf5(path: str | Path) -> h5py.File:
+    path = Path(path)
+    if not path.is_file():
+        raise NeuroDeployError(f"network file not found: {path}")
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        raise NeuroDeployError(f"{path} is not a readable HDF5 file ({str(exc).splitlines()[0]})") from None
+
+
+def read_network(path: str | Path) -> NetworkFile:
+    """Rebuild the quantized network of a file written by `write_network`."""
+    path = str(path)
+    with open_hdf5(path) as f:
+        ext = f.get("neuro_deploy")
+        if ext is None:
+            raise NeuroDeployError(f"{path} is a plain netx file without the /neuro_deploy extension")
+        version = int(_get(_require(ext, "format_version", path)))
+        if version != FORMAT_VERSION:
+            raise NeuroDeployError(f"{path}: format version {version} is not supported (expected {FORMAT_VERSION})")
+        try:
+            return _read_extension(f, ext, path)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise NeuroDeployError(f"{path}: malformed /neuro_deploy group ({exc})") from None
+
+
+def _read_extension(f: h5py.File, ext: h5py.Group, path: str) -> NetworkFile:
+    graph = Graph()
+    layers: dict[str, QLayer] = {}
+    names: dict[int, str] = {}
+    ext_layers = _require(ext, "layers", path)
+    for i in range(len(ext_layers)):
+        g = _require(ext_layers, str(i), path)
+        kind = _get(_require(g, "kind", path))
+        if kind not in NODE_KINDS:
+            raise NeuroDeployError(f"{path}: layer {i} has unknown kind {kind!r}")
+        params = {k: _get(v) for k, v in _require(g, "params", path).items()}
+        node = NODE_KINDS[kind](_get(g["name"]), _get(g["module"]), **params)
+        node.shape, node.steps = tuple(int(v) for v in _get(g["shape"])), int(_get(g["steps"]))
+        node.start, node.emit = int(_get(g["start"])), int(_get(g["emit"]))
+        graph.nodes[node.name] = node
+        names[i] = node.name
+        qg = _require(g, "quant", path)
+        qparams = {k: _get(v) for k, v in _require(qg, "params", path).items()}
+        layers[node.name] = QLayer(**{k: _get(v) for k, v in qg.items() if k != "params"}, params=qparams)
+    synapses: dict[str, QSynapse] = {}
+    ext_syns = _require(ext, "synapses", path)
+    for j in range(len(ext_syns)):
+        g = _require(ext_syns, str(j), path)
+        v = {k: _get(d) for k, d in g.items()}
+        qs = QSynapse(np.asarray(v["mantissa"], np.int16), int(v["exp"]), int(v["shift"]), float(v["clipped"]),
+                      float(v["error"]))
+        syn = Synapse(v["name"], v["module"], weight=qs.real_weight(), stride=int(v["stride"]),
+                      padding=int(v["padding"]), upsample=int(v["upsample"]), offset=int(v["offset"]),
+                      width=int(v["width"]), delay=int(v["delay"]))
+        syn.shape, syn.steps = tuple(int(x) for x in v["shape"]), int(v["steps"])
+        syn.start, syn.emit = int(v["start"]), int(v["emit"])
+        graph.nodes[syn.name] = syn
+        graph.edges.append(Edge(names[int(v["src"])], syn.name, 0))
+        graph.edges.append(Edge(syn.name, names[int(v["dst"])], int(v["port"])))
+        synapses[syn.name] = qs
+    source = graph.nodes[names[int(_get(ext["output"]))]]
+    out = Output("output", "", shape=source.shape, steps=source.steps, start=source.emit, emit=source.emit)
+    graph.nodes[out.name] = out
+    graph.edges.append(Edge(source.name, out.name, 0))
+    meta = json.loads(_get(ext["meta"]))
+    return NetworkFile(Quantized(graph, layers, synapses, float(_get(ext["headroom"]))), meta, path)

@@ -1,0 +1,142 @@
+"""Conversion to an HDF5 description: round trip, netx compatibility, inspection, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from neuro_deploy.cli import main
+from neuro_deploy.convert import convert, write
+from neuro_deploy.errors import NeuroDeployError
+from neuro_deploy.inspect_net import COLUMNS, describe
+from neuro_deploy.ir.graph import LIF, Graph, Input, Output, Synapse
+from neuro_deploy.netx_io import read_network, write_network
+from neuro_deploy.passes.align import align
+from neuro_deploy.passes.quantize import quantize
+from neuro_deploy.ir.shapes import infer_shapes
+from neuro_deploy.sim.fixed import run_fixed
+
+from conftest import reference_file
+from test_cli import assert_one_line_error, run_cli
+
+NETX_TESTS = "site-packages/tests/lava/lib/dl/netx"
+
+
+@pytest.fixture(scope="module")
+def esdnet_checkpoint(tmp_path_factory):
+    ref = torch.load(reference_file("official_esdnet_small.pt"), weights_only=True)
+    path = tmp_path_factory.mktemp("ckpt") / "esdnet_small.pth"
+    torch.save(ref["state_dict"], path)
+    return path
+
+
+def test_description_round_trip_is_bit_exact(tmp_path, esdnet_checkpoint):
+    conversion = convert(esdnet_checkpoint, size=32)
+    path = tmp_path / "esd.net"
+    write(conversion, path)
+    back = read_network(path)
+    assert back.meta["source"]["sha256"] == conversion.meta["source"]["sha256"]
+    assert back.meta["latency"] == conversion.meta["latency"] > 0
+    image = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(run_fixed(back.quantized, image), run_fixed(conversion.quantized, image))
+    rows = describe(path)
+    assert [r["index"] for r in rows] == list(range(len(conversion.quantized.layers)))
+    assert {r["placement"] for r in rows} == {"io", "neurocore", "host"}  # MDA gates and refinement on the host
+
+
+def _chain(size: int = 16) -> Graph:
+    """input -> conv3x3 -> LIF -> conv3x3(stride 2) -> LIF: a network netx can express."""
+    g = Graph()
+    rng = np.random.default_rng(0)
+    g.add(Input("input", channels=3, height=size, width=size, repeat=4))
+    g.add(Synapse("conv1", weight=rng.normal(0, 0.5, (4, 3, 3, 3)), padding=1, width=4), "input")
+    g.add(LIF("lif1"), "conv1")
+    g.add(Synapse("conv2", weight=rng.normal(0, 0.5, (6, 4, 3, 3)), stride=2, padding=1, width=6), "lif1")
+    g.add(LIF("lif2"), "conv2")
+    g.add(Output("output"), "lif2")
+    infer_shapes(g)
+    align(g)
+    return g
+
+
+def test_plain_chain_loads_unchanged_with_lava_dl_netx(tmp_path):
+    from lava.lib.dl import netx
+
+    g = _chain()
+    q = quantize(g, torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(1)))
+    # Lava's Conv has no weight exponent: a layer is netx's only if its weights need no right
+    # shift. Pixels in 8 bits into a LIF usually do (then it is written as an extension layer);
+    # here both synapses are given integer weights, as slayer would export them.
+    for name in ("conv1", "conv2"):
+        q.synapses[name].exp = q.synapses[name].shift = 0
+    path = tmp_path / "chain.net"
+    write_network(path, q, {"note": "chain"})
+    net = netx.hdf5.Network(net_config=str(path))
+    assert len(net) == 2  # the input layer only declares the shape the first conv reads
+    assert net.inp.shape == (16, 16, 3)
+    assert [tuple(layer.out.shape) for layer in net.layers] == [(16, 16, 4), (8, 8, 6)]
+    with h5py.File(path) as f:
+        for i, syn in ((1, "conv1"), (2, "conv2")):
+            qs = q.synapses[syn]
+            assert np.array_equal(f[f"layer/{i}/weight"][()], qs.mantissa.astype(np.int64) << qs.shift)
+            assert int(f[f"layer/{i}/neuron/vThMant"][()]) == q.layers[f"lif{i}"].params["vth"]
+
+
+@pytest.mark.parametrize("name", ["tiny.net", "mnist.net", "gts/pilotnet_lif/network.net",
+                                  "gts/pilotnet_sdnn/network.net"])
+def test_inspect_reads_lava_dl_networks(capsys, name):
+    import lava.lib.dl.netx as netx_pkg
+    from pathlib import Path
+
+    path = Path(netx_pkg.__file__).parents[4] / "tests/lava/lib/dl/netx" / name
+    code, out, _ = run_cli(capsys, "inspect", path, "--json")
+    assert code == 0
+    rows = json.loads(out)
+    assert rows and all(set(r) == set(COLUMNS) for r in rows)
+    assert rows[0]["type"] == "input" and sum(r["synapses"] for r in rows) > 0
+    with h5py.File(path) as f:
+        assert len(rows) == len(f["layer"])
+
+
+def test_layers_netx_cannot_express_are_extension_layers(tmp_path):
+    g = _chain()
+    q = quantize(g, torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(1)))
+    q.synapses["conv1"].shift = -3  # needs Lava's weight_exp, which netx's conv lacks
+    write_network(tmp_path / "c.net", q, {})
+    with h5py.File(tmp_path / "c.net") as f:
+        assert f["layer/1/type"][0] == b"lif" and "weight" not in f["layer/1"]
+        assert f["neuro_deploy/synapses/0/shift"][()] == -3
+
+
+def test_strict_refuses_host_ops_with_their_module_paths(esdnet_checkpoint):
+    with pytest.raises(NeuroDeployError, match=r"--strict: .*encoder_level1\.0\.attn \(mda_gate\).*refinement"):
+        convert(esdnet_checkpoint, size=32, strict=True)
+
+
+def test_convert_and_inspect_bad_input(capsys, tmp_path, esdnet_checkpoint):
+    out = tmp_path / "x.net"
+    code, _, err = run_cli(capsys, "convert", tmp_path / "none.pt", "-o", out)
+    assert_one_line_error(code, err, "none.pt")
+    code, _, err = run_cli(capsys, "convert", esdnet_checkpoint, "-o", out, "--size", "30")
+    assert_one_line_error(code, err, "--size")
+    code, _, err = run_cli(capsys, "convert", esdnet_checkpoint, "-o", out, "--size", "32", "--strict")
+    assert_one_line_error(code, err, "--strict")
+    assert not out.exists() and not list(tmp_path.glob(".*tmp*"))
+    good = tmp_path / "good.net"
+    assert run_cli(capsys, "convert", esdnet_checkpoint, "-o", good, "--size", "32")[0] == 0
+    truncated = tmp_path / "truncated.net"
+    truncated.write_bytes(good.read_bytes()[:4096])
+    not_hdf5 = tmp_path / "text.net"
+    not_hdf5.write_text("hello")
+    missing_key = tmp_path / "missing.net"
+    missing_key.write_bytes(good.read_bytes())
+    with h5py.File(missing_key, "a") as f:
+        del f["neuro_deploy/layers/3/kind"]
+    for path, fragment in ((truncated, "truncated.net"), (not_hdf5, "text.net"), (tmp_path / "no.net", "no.net"),
+                           (missing_key, "/neuro_deploy/layers/3/kind is missing")):
+        code, _, err = run_cli(capsys, "inspect", path)
+        assert_one_line_error(code, err, fragment)
