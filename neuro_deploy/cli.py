@@ -219,6 +219,29 @@ def inspect(network: Path, as_json: bool) -> None:
 
 
 @cli.command()
+@click.argument("network", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="ONNX file (default: NETWORK with .onnx).")
+@click.option("--no-browser", is_flag=True, help="Serve the view and print its local URL instead of opening it.")
+@click.option("--export-only", is_flag=True, help="Write the ONNX file and exit.")
+@click.option("--port", default=8080, show_default=True)
+def view(network: Path, output: Path | None, no_browser: bool, export_only: bool, port: int) -> None:
+    """Write an ONNX view of a converted network (one node per layer) and open it in netron."""
+    from neuro_deploy.onnx_view import export
+
+    output = output or network.with_suffix(".onnx")
+    export(network, output)
+    click.echo(f"wrote {output}")
+    if export_only:
+        return
+    import netron
+
+    address = netron.start(str(output), address=("localhost", port), browse=not no_browser)
+    host, bound = address if isinstance(address, tuple) else ("localhost", port)
+    click.echo(f"netron serving at http://{host}:{bound} (Ctrl-C to stop)")
+    netron.wait()
+
+
+@cli.command()
 @click.option("--model", "model_path", default=str(BUNDLED_MODEL), show_default=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output-dir", default="out/demo", show_default=True, type=click.Path(path_type=Path))
 def demo(model_path: Path, output_dir: Path) -> None:

@@ -140,3 +140,39 @@ def test_convert_and_inspect_bad_input(capsys, tmp_path, esdnet_checkpoint):
                            (missing_key, "/neuro_deploy/layers/3/kind is missing")):
         code, _, err = run_cli(capsys, "inspect", path)
         assert_one_line_error(code, err, fragment)
+
+
+def test_onnx_view_one_node_per_layer_and_netron_serves_it(tmp_path, esdnet_checkpoint):
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    import onnx
+
+    net = tmp_path / "esd.net"
+    write(convert(esdnet_checkpoint, size=32), net)
+    from neuro_deploy.onnx_view import export
+
+    export(net, tmp_path / "esd.onnx")
+    model = onnx.load(tmp_path / "esd.onnx")
+    onnx.checker.check_model(model)
+    rows = describe(net)
+    assert [n.name for n in model.graph.node] == [r["name"] for r in rows]
+    assert {a.name for a in model.graph.node[1].attribute} >= {"placement", "shape", "synapse_weight_exp"}
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "neuro_deploy.cli", "view", str(net), "--no-browser",
+                             "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + 60
+        line = ""
+        while "netron serving at" not in line and time.time() < deadline:
+            line = proc.stdout.readline()
+        url = line.split("at ")[-1].split()[0]
+        assert urllib.request.urlopen(url, timeout=10).status == 200
+    finally:
+        proc.kill()
+        proc.wait()
