@@ -112,7 +112,7 @@ class FixedPoint:
             out = out.clamp(-PAYLOAD_LIMIT, PAYLOAD_LIMIT)
             return out.clamp(min=0) if p.get("relu") else out
         # host op: decode the ports, compute in float64, encode the result
-        real = apply_float(node, [v.double() / ql.state_scale for v in ins], image.double())
+        real = apply_float(node, [v.double() / ql.state_scale for v in ins], image)
         return torch.round(real * ql.scale).clamp(-PAYLOAD_LIMIT, PAYLOAD_LIMIT).long()
 
 
