@@ -11,10 +11,12 @@ import sys
 from pathlib import Path
 
 import click
+import numpy as np
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from neuro_deploy.atomic import atomic_path
 from neuro_deploy.errors import NeuroDeployError
 from neuro_deploy.progress import progress
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -132,10 +134,12 @@ def synth_rain(output: Path, count: int, preset: str, size: int, seed: int, spli
 @click.option("--save-every", default=100, show_default=True)
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Checkpoint to write.")
 @click.option("--resume", type=click.Path(path_type=Path), help="Checkpoint of an interrupted run.")
+@click.option("--init", "init_path", type=click.Path(path_type=Path),
+              help="Start from this checkpoint's matching weights (e.g. --deployable from the float model).")
 def train(arch: str, dim: int, en_blocks: str, de_blocks: str, timesteps: int, refinement: bool, deployable: bool,
           data_root: Path,
           val_root: Path | None, steps: int, batch_size: int, crop: int, lr: float, warmup_steps: int, seed: int,
-          save_every: int, output: Path, resume: Path | None) -> None:
+          save_every: int, output: Path, resume: Path | None, init_path: Path | None) -> None:
     """Train a zoo network with the paper's recipe (1-SSIM, AdamW, warm-up + cosine, 64x64 crops)."""
     from neuro_deploy.train import TrainConfig
     from neuro_deploy.train import train as run_training
@@ -149,7 +153,7 @@ def train(arch: str, dim: int, en_blocks: str, de_blocks: str, timesteps: int, r
         raise NeuroDeployError("--deployable applies to vlifnet only")
     cfg = TrainConfig(arch=arch, model=model, data=str(data_root), steps=steps, batch_size=batch_size, crop=crop,
                       lr=lr, warmup_steps=warmup_steps, seed=seed, save_every=save_every,
-                      val=str(val_root) if val_root else None)
+                      val=str(val_root) if val_root else None, init=str(init_path) if init_path else None)
     with progress("train") as update:
         ckpt = run_training(cfg, output, resume,
                             on_step=lambda step, loss, lr_now: update(step, steps, f"loss {loss:.4f} lr {lr_now:.2e}"))
@@ -239,6 +243,71 @@ def view(network: Path, output: Path | None, no_browser: bool, export_only: bool
     host, bound = address if isinstance(address, tuple) else ("localhost", port)
     click.echo(f"netron serving at http://{host}:{bound} (Ctrl-C to stop)")
     netron.wait()
+
+
+@cli.command()
+@click.argument("network", type=click.Path(path_type=Path))
+@click.option("--input", "input_path", required=True, type=click.Path(path_type=Path),
+              help="Image (PNG/JPG) or .npy: (C,H,W) values, or (T,C,H,W) frames fed one per step.")
+@click.option("--target", type=click.Path(path_type=Path), help="Clean image: print PSNR/SSIM against it.")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+              help="Result: .png/.jpg image or .npy (C,H,W) array in [0,1].")
+@click.option("--backend", type=click.Choice(["fast", "lava"]), default="fast", show_default=True)
+@click.option("--dump", type=click.Path(path_type=Path), help="Write every layer's events per step (.npz).")
+def simulate(network: Path, input_path: Path, target: Path | None, output: Path, backend: str,
+             dump: Path | None) -> None:
+    """Run a converted network in fixed point (fast back end or Lava) and derain an image."""
+    from neuro_deploy import simulate as sim
+    from neuro_deploy.data import evaluate, image_format, read_image, write_image
+    from neuro_deploy.netx_io import read_network
+
+    if output.suffix.lower() != ".npy":
+        image_format(output)
+    if dump is not None and dump.suffix != ".npz":
+        raise NeuroDeployError(f"--dump {dump}: expected a .npz file name")
+    net = read_network(network)
+    shape = net.meta["input_shape"]
+    x = sim.read_input(input_path, shape[0], int(net.meta["settings"]["timesteps"]))
+    clean = read_image(target) if target else None
+    if clean is not None and clean.shape[:2] != x.shape[-2:]:
+        raise NeuroDeployError(f"target {target} is {clean.shape[1]}x{clean.shape[0]}, input is "
+                               f"{x.shape[-1]}x{x.shape[-2]}")
+    with progress(f"simulate ({backend})") as update:
+        result = sim.simulate(net, x, backend, keep_events=dump is not None, on_tile=update)
+    if output.suffix.lower() == ".npy":
+        with atomic_path(output) as tmp, open(tmp, "wb") as f:
+            np.save(f, result.output.transpose(2, 0, 1).astype(np.float32))
+    else:
+        write_image(output, result.output)
+    click.echo(f"wrote {output} ({result.tiles} tile(s) of {shape[1]}x{shape[2]}, {net.meta['steps']} steps each)")
+    if dump is not None:
+        with atomic_path(dump) as tmp, open(tmp, "wb") as f:
+            np.savez_compressed(f, **result.events)
+        click.echo(f"wrote {dump} ({len(result.events)} layer event arrays)")
+    reference = _float_reference(net, x)
+    if clean is not None:
+        click.echo(f"{backend:5s} vs target : {_format_metrics(evaluate(result.output, clean))}")
+        if reference is not None:
+            click.echo(f"float vs target : {_format_metrics(evaluate(reference, clean))}")
+    if reference is not None:
+        click.echo(f"{backend} vs float model: {_format_metrics(evaluate(result.output, reference))}")
+
+
+def _float_reference(net, x):
+    """The float PyTorch model's result, when the source checkpoint is still there and unchanged."""
+    from neuro_deploy import zoo
+    from neuro_deploy.inference import derain_array
+
+    source = net.meta.get("source", {})
+    path = Path(source.get("path", ""))
+    if x.ndim != 3 or not path.is_file():
+        return None
+    ckpt = zoo.read_checkpoint(path)
+    if ckpt.sha256 != source.get("sha256"):
+        return None
+    ckpt.config.update(source.get("config", {}))
+    size = int(net.meta["input_shape"][-1])
+    return derain_array(zoo.build_from(ckpt), x.transpose(1, 2, 0), tile=size, overlap=8)
 
 
 @cli.command()

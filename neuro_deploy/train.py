@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -39,7 +39,7 @@ class TrainConfig:
     seed: int = 0
     save_every: int = 100
     val: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    init: str | None = None  # checkpoint whose matching weights start the run (e.g. the float model)
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
@@ -117,6 +117,17 @@ def validate(model: torch.nn.Module, root: str) -> dict[str, float]:
     return mean
 
 
+def _init_from(model: torch.nn.Module, path: str) -> None:
+    """Start from another checkpoint's weights where names and shapes match (a deployable
+    variant from its float model: everything but the attention gates)."""
+    source = read_checkpoint(path).state_dict
+    own = model.state_dict()
+    shared = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
+    if not shared:
+        raise NeuroDeployError(f"--init {path}: no weights match the network being trained")
+    model.load_state_dict(shared, strict=False)
+
+
 def train(
     cfg: TrainConfig,
     out: str | Path,
@@ -129,6 +140,8 @@ def train(
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     generator = torch.Generator().manual_seed(cfg.seed)
     step, elapsed, losses = 0, 0.0, []
+    if cfg.init and resume is None:
+        _init_from(model, cfg.init)
     if resume is not None:
         previous = read_checkpoint(resume, cfg.arch)
         if previous.training_state is None:

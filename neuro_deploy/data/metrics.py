@@ -82,11 +82,13 @@ def ssim_y(pred: np.ndarray, target: np.ndarray, border: int = 4) -> float:
     )
 
 
-def evaluate(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
-    """All four metrics for one prediction/target pair."""
+def evaluate(pred: np.ndarray, target: np.ndarray, border: int = 4) -> dict[str, float]:
+    """All four metrics for one prediction/target pair; NaN where the image is too small for one."""
+    pred, target = _pair(pred, target)
+    side = min(pred.shape[:2])
     return {
         "psnr": psnr(pred, target),
-        "ssim": ssim(pred, target),
-        "psnr_y": psnr_y(pred, target),
-        "ssim_y": ssim_y(pred, target),
+        "ssim": ssim(pred, target) if side >= 7 else math.nan,
+        "psnr_y": psnr_y(pred, target, border) if side > 2 * border else math.nan,
+        "ssim_y": ssim_y(pred, target, border) if side - 2 * border >= 11 else math.nan,
     }

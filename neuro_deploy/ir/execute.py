@@ -84,8 +84,8 @@ def _synapse(node: Synapse, x: torch.Tensor) -> torch.Tensor:
 
 
 def apply_float(node: Node, ins: list[torch.Tensor], image: torch.Tensor) -> torch.Tensor:
-    if isinstance(node, Input):
-        return image.unsqueeze(0).repeat(node.repeat, 1, 1, 1, 1)
+    if isinstance(node, Input):  # one image repeated, or `[T, B, C, H, W]` frames
+        return image if image.dim() == 5 else image.unsqueeze(0).repeat(node.repeat, 1, 1, 1, 1)
     x = ins[0]
     if isinstance(node, Conv):
         w, b = _t(node.weight, x), _t(node.bias, x)

@@ -44,7 +44,7 @@ def _model_init(self, proc_params) -> None:
     from neuro_deploy.sim.stepwise import LayerStepper
 
     q = read_network(proc_params["network"]).quantized
-    self.stepper = LayerStepper(q, proc_params["layer"], proc_params["image"][None])
+    self.stepper = LayerStepper(q, proc_params["layer"], proc_params["image"])
     self.buffer = np.zeros(q.graph.nodes[proc_params["layer"]].shape, np.int64)
     self.events = np.zeros((proc_params["num_steps"], *self.buffer.shape), np.int32)
 

@@ -91,9 +91,9 @@ class FixedPoint:
         self.q = q
 
     def __call__(self, node: Node, ins: list[torch.Tensor], image: torch.Tensor) -> torch.Tensor:
-        if isinstance(node, Input):
-            pixels = torch.round(image.double().clamp(0, 1) * INPUT_SCALE).long()
-            return pixels.unsqueeze(0).repeat(node.repeat, 1, 1, 1, 1)
+        if isinstance(node, Input):  # one image repeated, or `[T, B, C, H, W]` frames
+            frames = image if image.dim() == 5 else image.unsqueeze(0).repeat(node.repeat, 1, 1, 1, 1)
+            return torch.round(frames.double().clamp(0, 1) * INPUT_SCALE).long()
         if isinstance(node, Synapse):
             qs = self.q.synapses[node.name]
             return synapse(node, qs.mantissa, qs.shift, ins[0])

@@ -13,7 +13,7 @@ from neuro_deploy.netx_io import NetworkFile
 
 
 def run_lava(net: NetworkFile, image: np.ndarray, steps: int | None = None) -> dict[str, np.ndarray]:
-    """Every layer's payload at every step `[steps, C, H, W]` for one `[C, H, W]` image in [0, 1]."""
+    """Every layer's payload at every step `[steps, C, H, W]` for one `(C,H,W)` image or `(T,C,H,W)` frames."""
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
 

@@ -23,6 +23,7 @@ WINDOWED_HOST = (MDAGate, SubstepGate)
 
 class LayerStepper:
     def __init__(self, q: Quantized, name: str, image: np.ndarray | None = None) -> None:
+        """`image`: `(C, H, W)` repeated over the input window, or `(T, C, H, W)` frames."""
         self.q, self.name = q, name
         self.node = q.graph.nodes[name]
         self.layer = q.layers[name]
@@ -32,7 +33,7 @@ class LayerStepper:
         self.sources = [g.inputs(s.name)[0] for s in self.synapses]
         self.ports = [next(e.port for e in g.edges if e.src == s.name) for s in self.synapses]
         self.lines = [deque([None] * s.delay) for s in self.synapses]  # axonal delay lines
-        self.image = image
+        self.image = None if image is None else (image[None] if image.ndim == 3 else image[:, None])
         self.window = max((g.nodes[src].steps for src in self.sources), default=self.node.steps)
         self.state: dict[str, torch.Tensor] = {}
         self.held: list[torch.Tensor] = []
@@ -70,7 +71,7 @@ class LayerStepper:
         node = self.node
         if isinstance(node, Input):
             active = 0 <= s < node.repeat
-            return (self.apply(node, [], torch.from_numpy(self.image))[0] if active else self._zeros())[0].numpy()
+            return (self.apply(node, [], torch.from_numpy(self.image))[s] if active else self._zeros())[0].numpy()
         n_ports = max(self.ports, default=0) + 1
         x = self._port_sums(self._delivered(inputs), n_ports)
         k = s - node.start  # index inside the input window
@@ -132,9 +133,9 @@ class LayerStepper:
 
 
 def run_stepwise(q: Quantized, image: np.ndarray, steps: int) -> dict[str, np.ndarray]:
-    """Every layer's payload at every step `[steps, C, H, W]`, for one `[C, H, W]` image."""
+    """Every layer's payload at every step `[steps, C, H, W]`, for one `(C,H,W)` image or `(T,C,H,W)` frames."""
     order = [n for n in q.graph.topological() if n in q.layers]
-    steppers = {n: LayerStepper(q, n, image[None]) for n in order}
+    steppers = {n: LayerStepper(q, n, image) for n in order}
     events = {n: np.zeros((steps, *q.graph.nodes[n].shape), np.int64) for n in order}
     previous = {n: np.zeros(q.graph.nodes[n].shape, np.int64) for n in order}
     for s in range(steps):

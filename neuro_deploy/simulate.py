@@ -1,0 +1,115 @@
+"""Simulate a converted network on an image: fast or Lava back end, tiled to the network's size."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from neuro_deploy.data import read_image
+from neuro_deploy.data.images import IMAGE_EXTENSIONS
+from neuro_deploy.errors import NeuroDeployError
+from neuro_deploy.netx_io import NetworkFile
+from neuro_deploy.sim.fixed import run_fixed
+from neuro_deploy.tiling import tiled_apply
+
+BACKENDS = ("fast", "lava")
+OVERLAP = 8
+
+
+@dataclass
+class Simulation:
+    output: np.ndarray  # HxWx3 in [0, 1]
+    events: dict[str, np.ndarray] = field(default_factory=dict)  # "tile<k>/<layer>" -> [steps, C, H, W]
+    tiles: int = 0
+
+
+def read_input(path: str | Path, channels: int, timesteps: int) -> np.ndarray:
+    """`(C, H, W)` image or `(T, C, H, W)` frames in [0, 1] from an image file or a `.npy` array."""
+    path = Path(path)
+    if path.suffix.lower() == ".npy":
+        if not path.is_file():
+            raise NeuroDeployError(f"cannot read input {path}: no such file")
+        try:
+            x = np.load(path, allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise NeuroDeployError(f"cannot read input {path}: {exc}") from None
+        if x.ndim not in (3, 4):
+            raise NeuroDeployError(f"input {path} has shape {x.shape}; expected (C,H,W) or (T,C,H,W)")
+        if x.ndim == 4 and x.shape[0] != timesteps:
+            raise NeuroDeployError(f"input {path} has {x.shape[0]} frames; the network runs T={timesteps} steps")
+    elif path.suffix.lower() in IMAGE_EXTENSIONS or not path.suffix:
+        x = read_image(path).transpose(2, 0, 1)
+    else:
+        raise NeuroDeployError(f"cannot read input {path}: expected an image or a .npy array")
+    if x.shape[-3] != channels:
+        raise NeuroDeployError(f"input {path} has {x.shape[-3]} channels; the network takes {channels}")
+    if not np.isfinite(x).all() or x.min() < 0 or x.max() > 1:
+        raise NeuroDeployError(f"input {path} has values outside [0, 1]")
+    return x.astype(np.float32)
+
+
+def _pad_to(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Pad `[..., H, W]` at the bottom/right up to at least `size` (reflect, or replicate when tiny)."""
+    h, w = x.shape[-2:]
+    ph, pw = max(0, size - h), max(0, size - w)
+    if not ph and not pw:
+        return x
+    mode = "reflect" if ph < h and pw < w else "replicate"
+    flat = x.reshape(-1, *x.shape[-3:])
+    return F.pad(flat, (0, pw, 0, ph), mode=mode).reshape(*x.shape[:-2], h + ph, w + pw)
+
+
+def simulate(net: NetworkFile, x: np.ndarray, backend: str = "fast", keep_events: bool = False,
+             on_tile: Callable[[int, int], None] | None = None) -> Simulation:
+    """Derain `x` (`(C,H,W)` or `(T,C,H,W)`) tile by tile on the chosen back end."""
+    if backend not in BACKENDS:
+        raise NeuroDeployError(f"unknown back end {backend!r} (known: {', '.join(BACKENDS)})")
+    size = int(net.meta["input_shape"][-1])
+    frames = torch.from_numpy(x if x.ndim == 4 else x[None])  # [T or 1, C, H, W]
+    h, w = frames.shape[-2:]
+    padded = _pad_to(frames, size)
+    events: dict[str, np.ndarray] = {}
+    count = [0]
+
+    def run_tile(tile: torch.Tensor) -> torch.Tensor:
+        k = count[0]
+        count[0] += 1
+        image = tile[0] if tile.shape[0] == 1 else tile  # [C,H,W] or [T,C,H,W]
+        if backend == "lava":
+            from neuro_deploy.sim.lava import run_lava
+
+            layer_events = run_lava(net, image.numpy())
+            out_layer = net.quantized.graph.inputs(net.quantized.graph.output())[0]
+            node = net.quantized.graph.nodes[out_layer]
+            out = torch.from_numpy(layer_events[out_layer][node.emit]).double() / net.quantized.layers[out_layer].scale
+        else:
+            record = None
+            if keep_events:
+                layer_events = {}
+                record = lambda n, o: layer_events.__setitem__(n.name, o)  # noqa: E731
+            out = run_fixed(net.quantized, image[None] if image.dim() == 3 else image[:, None], record)[0]
+            if keep_events:
+                layer_events = _place(net, layer_events)
+        if keep_events:
+            events.update({f"tile{k}/{name}": v for name, v in layer_events.items()})
+        return out[None].float().repeat(tile.shape[0], 1, 1, 1)
+
+    merged = tiled_apply(run_tile, padded, tile=size, overlap=OVERLAP, multiple=8, on_tile=on_tile)
+    out = merged[0, :, :h, :w].clamp(0, 1).permute(1, 2, 0).numpy()
+    return Simulation(out, events, count[0])
+
+
+def _place(net: NetworkFile, windows: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+    """Fast back-end windows at the Lava steps the alignment assigned: `[steps, C, H, W]`."""
+    steps = int(net.meta["steps"])
+    placed = {}
+    for name in net.quantized.layers:
+        node, w = net.quantized.graph.nodes[name], windows[name][:, 0].numpy()
+        placed[name] = np.zeros((steps, *node.shape), np.int32)
+        placed[name][node.emit:node.emit + w.shape[0]] = w
+    return placed
