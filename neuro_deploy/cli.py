@@ -20,7 +20,9 @@ from neuro_deploy.atomic import atomic_path
 from neuro_deploy.errors import NeuroDeployError
 from neuro_deploy.progress import progress
 ASSETS = Path(__file__).resolve().parent / "assets"
-BUNDLED_MODEL = Path(__file__).resolve().parents[1] / "models" / "vlifnet_small.pt"
+MODELS = Path(__file__).resolve().parents[1] / "models"
+BUNDLED_MODEL = MODELS / "vlifnet_small.pt"
+BUNDLED_DEPLOYABLE = MODELS / "vlifnet_small_deployable.pt"
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
@@ -312,15 +314,26 @@ def _float_reference(net, x):
 
 @cli.command()
 @click.option("--model", "model_path", default=str(BUNDLED_MODEL), show_default=True, type=click.Path(path_type=Path))
+@click.option("--deployable", "deployable_path", default=str(BUNDLED_DEPLOYABLE), show_default=True,
+              type=click.Path(path_type=Path))
 @click.option("-o", "--output-dir", default="out/demo", show_default=True, type=click.Path(path_type=Path))
-def demo(model_path: Path, output_dir: Path) -> None:
-    """Derain the bundled rainy image with the bundled model; print PSNR against its clean target."""
+@click.option("--backend", type=click.Choice(["fast", "lava"]), default="lava", show_default=True)
+def demo(model_path: Path, deployable_path: Path, output_dir: Path, backend: str) -> None:
+    """The main job on bundled data: derain, convert the deployable model, run it on Lava."""
     ctx = click.get_current_context()
+    inputs, targets = ASSETS / "demo" / "input", ASSETS / "demo" / "target"
     for name in ("rain_demo.png", "rain_demo_heavy.png"):
-        click.echo(f"== {name}")
-        ctx.invoke(derain, model_path=model_path, arch=None, input_path=ASSETS / "demo" / "input" / name,
-                   output=output_dir / name.replace(".png", "_derained.png"),
-                   target=ASSETS / "demo" / "target" / name, tile=80, overlap=8)
+        click.echo(f"== float PyTorch {model_path.name} on {name}")
+        ctx.invoke(derain, model_path=model_path, arch=None, input_path=inputs / name,
+                   output=output_dir / name.replace(".png", "_derained.png"), target=targets / name,
+                   tile=80, overlap=8)
+    net = output_dir / f"{deployable_path.stem}.net"
+    click.echo(f"== convert {deployable_path.name} to Loihi fixed point")
+    ctx.invoke(convert, checkpoint=deployable_path, arch=None, output=net, calibrate=None, timesteps=None, size=64,
+               strict=True, headroom=2.0)
+    click.echo(f"== simulate {net.name} on the {backend} back end (rain_demo.png)")
+    ctx.invoke(simulate, network=net, input_path=inputs / "rain_demo.png", target=targets / "rain_demo.png",
+               output=output_dir / f"rain_demo_{backend}.png", backend=backend, dump=None)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -156,12 +156,17 @@ def _image_skip(c: Capture, out: str, image: str) -> str:
     return c.add(Output("output", ""), c.add(Add("output.image_add", "output"), out, image_once))
 
 
-def _vlifnet(c: Capture, m: vlifnet.VLIFNet, path: str, _: str | None) -> str:
-    image = _image(c, m)
+def _encode(c: Capture, m: nn.Module, path: str, image: str) -> tuple[str, str, str]:
+    """The shared encoder of both U-Nets (see `vlifnet.encode`)."""
     enc1 = c.child(m, path, "encoder_level1", c.child(m, path, "patch_embed", image))
     enc2 = c.child(m, path, "encoder_level2", c.child(m, path, "down1_2", enc1))
     enc3 = c.child(m, path, "encoder_level3", c.child(m, path, "down2_3", enc2))
-    dec3 = c.child(m, path, "decoder_level3", enc3)
+    return enc1, enc2, c.child(m, path, "decoder_level3", enc3)
+
+
+def _vlifnet(c: Capture, m: vlifnet.VLIFNet, path: str, _: str | None) -> str:
+    image = _image(c, m)
+    enc1, enc2, dec3 = _encode(c, m, path, image)
     x = c.add(Concat("cat_level2", ""), c.child(m, path, "up3_2", dec3), enc2)
     for name in ("lif_level2", "reduce_conv_level2", "reduce_bn_level2", "decoder_level2"):
         x = c.child(m, path, name, x)
@@ -195,10 +200,7 @@ def _refinement(c: Capture, m: esdnet.FeatureRefinement, path: str, x: str) -> s
 
 def _esdnet(c: Capture, m: esdnet.ESDNet, path: str, _: str | None) -> str:
     image = _image(c, m)
-    enc1 = c.child(m, path, "encoder_level1", c.child(m, path, "patch_embed", image))
-    enc2 = c.child(m, path, "encoder_level2", c.child(m, path, "down1_2", enc1))
-    enc3 = c.child(m, path, "encoder_level3", c.child(m, path, "down2_3", enc2))
-    dec3 = c.child(m, path, "decoder_level3", enc3)
+    enc1, enc2, dec3 = _encode(c, m, path, image)
     x = c.add(Concat("cat_level2", ""), c.child(m, path, "up3_2", dec3), enc2)
     x = c.child(m, path, "decoder_level2", c.child(m, path, "reduce_chan_level2", x))
     x = c.add(Concat("cat_level1", ""), c.child(m, path, "up2_1", x), enc1)

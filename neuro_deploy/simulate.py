@@ -94,7 +94,7 @@ def simulate(net: NetworkFile, x: np.ndarray, backend: str = "fast", keep_events
                 record = lambda n, o: layer_events.__setitem__(n.name, o)  # noqa: E731
             out = run_fixed(net.quantized, image[None] if image.dim() == 3 else image[:, None], record)[0]
             if keep_events:
-                layer_events = _place(net, layer_events)
+                layer_events = place_windows(net, layer_events)
         if keep_events:
             events.update({f"tile{k}/{name}": v for name, v in layer_events.items()})
         return out[None].float().repeat(tile.shape[0], 1, 1, 1)
@@ -104,7 +104,7 @@ def simulate(net: NetworkFile, x: np.ndarray, backend: str = "fast", keep_events
     return Simulation(out, events, count[0])
 
 
-def _place(net: NetworkFile, windows: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+def place_windows(net: NetworkFile, windows: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
     """Fast back-end windows at the Lava steps the alignment assigned: `[steps, C, H, W]`."""
     steps = int(net.meta["steps"])
     placed = {}

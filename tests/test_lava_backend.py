@@ -12,20 +12,17 @@ from neuro_deploy.errors import NeuroDeployError
 from neuro_deploy.netx_io import read_network
 from neuro_deploy.sim.fixed import run_fixed
 from neuro_deploy.sim.stepwise import run_stepwise
+from neuro_deploy.simulate import place_windows
 
 from conftest import reference_file
 
 
 def fast_events(net, image: np.ndarray, steps: int) -> dict[str, np.ndarray]:
     """The fast back end's windows placed at the steps the alignment pass assigned."""
+    assert steps == net.meta["steps"]
     windows = {}
     run_fixed(net.quantized, torch.from_numpy(image)[None].float(), lambda n, o: windows.__setitem__(n.name, o))
-    events = {}
-    for name in net.quantized.layers:
-        node, w = net.quantized.graph.nodes[name], windows[name][:, 0].numpy()
-        events[name] = np.zeros((steps, *node.shape), np.int64)
-        events[name][node.emit:node.emit + w.shape[0]] = w
-    return events
+    return place_windows(net, windows)
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from torch import nn
 
 from neuro_deploy.zoo.layers import MDA, SeqConv2d, TdBN, upsample2x
 from neuro_deploy.zoo.neurons import LIF, V_TH
-from neuro_deploy.zoo.vlifnet import PatchEmbed, conv3x3
+from neuro_deploy.zoo.vlifnet import PatchEmbed, conv3x3, encode
 
 
 def lif_conv_bn(cin: int, cout: int, kernel_size: int = 3, stride: int = 1, v_th: float = V_TH) -> list[nn.Module]:
@@ -130,11 +130,7 @@ class ESDNet(nn.Module):
         self.output = nn.Sequential(nn.Conv2d(d2, out_channels, kernel_size=3, padding=1))
 
     def forward(self, img: torch.Tensor) -> torch.Tensor:
-        x = img.unsqueeze(0).repeat(self.T, 1, 1, 1, 1)
-        enc1 = self.encoder_level1(self.patch_embed(x))
-        enc2 = self.encoder_level2(self.down1_2(enc1))
-        enc3 = self.encoder_level3(self.down2_3(enc2))
-        dec3 = self.decoder_level3(enc3)
+        enc1, enc2, dec3 = encode(self, img)
         dec2 = self.decoder_level2(self.reduce_chan_level2(torch.cat([self.up3_2(dec3), enc2], dim=2)))
         dec1 = self.decoder_level1(torch.cat([self.up2_1(dec2), enc1], dim=2))
         return self.output(self.refinement(dec1.mean(0))) + img

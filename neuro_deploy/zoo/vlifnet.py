@@ -144,6 +144,15 @@ class UpSampling(LifConvBN):
         return super().forward(upsample2x(x))
 
 
+def encode(net: nn.Module, img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The encoder both seed U-Nets share: the image repeated over T steps down to level 3,
+    then the level-3 decoder. Returns the two skip tensors and the level-3 output."""
+    x = img.unsqueeze(0).repeat(net.T, 1, 1, 1, 1)
+    enc1 = net.encoder_level1(net.patch_embed(x))
+    enc2 = net.encoder_level2(net.down1_2(enc1))
+    return enc1, enc2, net.decoder_level3(net.encoder_level3(net.down2_3(enc2)))
+
+
 class VLIFNet(nn.Module):
     """Three-level spiking U-Net over T steps; the release is `dim=48, en=[4,4,8,8], de=[2,2,2,2]`.
 
@@ -196,11 +205,7 @@ class VLIFNet(nn.Module):
         self.output = nn.Sequential(nn.Conv2d(d1, out_channels, kernel_size=3, padding=1))
 
     def forward(self, img: torch.Tensor) -> torch.Tensor:
-        x = img.unsqueeze(0).repeat(self.T, 1, 1, 1, 1)
-        enc1 = self.encoder_level1(self.patch_embed(x))
-        enc2 = self.encoder_level2(self.down1_2(enc1))
-        enc3 = self.encoder_level3(self.down2_3(enc2))
-        dec3 = self.decoder_level3(enc3)
+        enc1, enc2, dec3 = encode(self, img)
         x = torch.cat([self.up3_2(dec3), enc2], dim=2)
         dec2 = self.decoder_level2(self.reduce_bn_level2(self.reduce_conv_level2(self.lif_level2(x))))
         x = torch.cat([self.up2_1(dec2), enc1], dim=2)

@@ -1,0 +1,106 @@
+"""Fast back end vs Lava back end on the same network and 64x64 input.
+
+    .venv/bin/python benchmarks/fast_vs_lava.py [--network NET] [--checkpoint CKPT]
+
+Converts the shipped deployable VLIFNet (unless a .net is given), runs one 64x64 image on
+both back ends, checks that every layer's events are identical, and reports wall times,
+their ratio, Lava's OS process count and the peak memory of all processes together.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from neuro_deploy.convert import convert, write
+from neuro_deploy.data import read_image
+from neuro_deploy.netx_io import read_network
+from neuro_deploy.sim.fixed import run_fixed
+from neuro_deploy.sim.lava import run_lava
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _pss_kib(pid: int) -> int:
+    """Proportional set size: shared pages split among the processes sharing them."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("Pss:"))
+    except (OSError, StopIteration):
+        return 0
+
+
+def _tree_memory_mib(root: int) -> tuple[float, int]:
+    """Memory of a process and all its descendants (summed PSS), and how many descendants."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    todo, seen = [root], []
+    while todo:
+        pid = todo.pop()
+        seen.append(pid)
+        todo += children.get(pid, [])
+    return sum(_pss_kib(p) for p in seen) / 1024, len(seen) - 1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", type=Path, default=REPO / "models" / "vlifnet_small_deployable.pt")
+    parser.add_argument("--network", type=Path)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = args.network or Path(tmp) / "net.net"
+        if args.network is None:
+            write(convert(args.checkpoint, size=64), path)
+        net = read_network(path)
+        image = read_image(REPO / "neuro_deploy" / "assets" / "demo" / "input" / "rain_demo.png").transpose(2, 0, 1)
+        start = time.perf_counter()
+        windows = {}
+        run_fixed(net.quantized, torch.from_numpy(image)[None], lambda n, o: windows.__setitem__(n.name, o))
+        fast = time.perf_counter() - start
+
+        peak = [0.0, 0]
+        done = threading.Event()
+
+        def watch() -> None:
+            while not done.is_set():
+                mib, procs = _tree_memory_mib(os.getpid())
+                peak[0], peak[1] = max(peak[0], mib), max(peak[1], procs)
+                time.sleep(0.5)
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        start = time.perf_counter()
+        events = run_lava(net, image)
+        lava = time.perf_counter() - start
+        done.set()
+        watcher.join()
+        same = all(np.array_equal(events[n][net.quantized.graph.nodes[n].emit:][:windows[n].shape[0]],
+                                  windows[n][:, 0].numpy()) for n in windows if n in events)
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; network {path.name}: "
+          f"{len(net.quantized.layers)} layers, {net.meta['steps']} steps, input 64x64")
+    print("| back end | wall (s) |")
+    print("|---|---:|")
+    print(f"| fast (torch, windows) | {fast:.2f} |")
+    print(f"| Lava (Loihi2SimCfg fixed_pt, compile + run) | {lava:.1f} |")
+    print(f"ratio Lava/fast: {lava / fast:.0f}x; identical events: {same}")
+    print(f"Lava: {peak[1]} OS processes at peak, {peak[0]:.0f} MiB peak memory (summed PSS of all processes)")
+
+
+if __name__ == "__main__":
+    main()
