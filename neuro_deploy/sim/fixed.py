@@ -53,19 +53,28 @@ def synapse(node: Synapse, mantissa: np.ndarray, s: int, x: torch.Tensor) -> tor
     return acc.reshape(steps, batch, *acc.shape[1:])
 
 
+def lif_step(u: torch.Tensor, v: torch.Tensor, a_in: torch.Tensor, vth: int, du: int, dv: int,
+             bias: torch.Tensor | int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One step of Lava's bit-accurate CUBA-LIF (lava/proc/lif/models.py); returns (u, v, spikes).
+
+    `bias` is the effective bias (bias_mant << bias_exp). The current wraps into (-2^23, 2^23],
+    the voltage saturates, the threshold is `vth << 6` (strict), spiking neurons reset to 0.
+    """
+    u = torch.div(u * (4096 - (du + 1)), 4096, rounding_mode="trunc") + (a_in << 6)
+    u = torch.where(u > HALF, u - WRAP, torch.where(u <= -HALF, u + WRAP, u))
+    v = (torch.div(v * (4096 - dv), 4096, rounding_mode="trunc") + u + bias).clamp(-(HALF - 1), HALF - 1)
+    s = v > (vth << 6)
+    return u, torch.where(s, torch.zeros_like(v), v), s.long()
+
+
 def lif(x: torch.Tensor, vth: int, du: int, dv: int) -> torch.Tensor:
-    """Lava's bit-accurate CUBA-LIF (lava/proc/lif/models.py), no bias, over the window."""
+    """Lava's CUBA-LIF over the window, no bias."""
     u = torch.zeros_like(x[0])
     v = torch.zeros_like(x[0])
     spikes = []
     for a_in in x:
-        u = torch.div(u * (4096 - (du + 1)), 4096, rounding_mode="trunc") + (a_in << 6)
-        u = torch.where(u >= HALF, u - WRAP, torch.where(u < -HALF, u + WRAP, u))
-        v = torch.div(v * (4096 - dv), 4096, rounding_mode="trunc") + u
-        v = v.clamp(-(HALF - 1), HALF - 1)
-        s = v > (vth << 6)
-        v = torch.where(s, torch.zeros_like(v), v)
-        spikes.append(s.long())
+        u, v, s = lif_step(u, v, a_in, vth, du, dv)
+        spikes.append(s)
     return torch.stack(spikes)
 
 

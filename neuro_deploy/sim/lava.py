@@ -42,13 +42,13 @@ def run_lava(net: NetworkFile, image: np.ndarray, steps: int | None = None) -> d
         except Exception as exc:
             errors = sorted(Path(events_dir).glob("error_*.txt"))
             detail = errors[0].read_text() if errors else f"{type(exc).__name__}: {exc}"
-            _force_stop(root)
+            force_stop(root)
             raise NeuroDeployError(f"Lava run failed in {detail}") from None
         root.stop()
         return {name: np.load(Path(events_dir) / f"{i}.npy") for i, name in enumerate(order)}
 
 
-def _force_stop(root) -> None:
+def force_stop(root) -> None:
     """After a failure Lava's stop() waits forever on the dead actor; mark it stopped first."""
     runtime = getattr(root, "runtime", None)
     if runtime is not None:

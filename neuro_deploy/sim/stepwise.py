@@ -104,13 +104,8 @@ class LayerStepper:
         p = self.layer.params
         u = self.state.get("u", torch.zeros_like(a_in))
         v = self.state.get("v", torch.zeros_like(a_in))
-        u = torch.div(u * (4096 - (p["du"] + 1)), 4096, rounding_mode="trunc") + (a_in << 6)
-        u = torch.where(u >= fixed.HALF, u - fixed.WRAP, torch.where(u < -fixed.HALF, u + fixed.WRAP, u))
-        v = (torch.div(v * (4096 - p["dv"]), 4096, rounding_mode="trunc") + u).clamp(-(fixed.HALF - 1),
-                                                                                      fixed.HALF - 1)
-        spike = v > (p["vth"] << 6)
-        self.state["u"], self.state["v"] = u, torch.where(spike, torch.zeros_like(v), v)
-        return spike.long()[0].numpy()
+        self.state["u"], self.state["v"], spike = fixed.lif_step(u, v, a_in, p["vth"], p["du"], p["dv"])
+        return spike[0].numpy()
 
     def _nilif(self, x: torch.Tensor, k: int) -> np.ndarray:
         """The NI-LIF program for one step: its r^2 sub-steps, state carried across steps."""
