@@ -313,6 +313,86 @@ def _float_reference(net, x):
 
 
 @cli.command()
+@click.argument("network", type=click.Path(path_type=Path))
+@click.option("--input", "input_path", required=True, type=click.Path(path_type=Path),
+              help="Image or .npy: (C,H,W) values or (T,C,H,W) frames; a plain netx file takes a .npy of its input shape.")
+@click.option("--backend", type=click.Choice(["fast", "lava"]), default="fast", show_default=True)
+@click.option("--profile", "profiles", multiple=True, default=("loihi", "cmos45_fp32"), show_default=True,
+              help="Bundled profile (hw_profiles/NAME.toml) or a TOML file; repeat for several.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--plot", type=click.Path(path_type=Path), help="Bar chart of the energy per layer (.png, .pdf, .svg).")
+@click.option("--json-out", type=click.Path(path_type=Path), help="Also write the JSON report to this file.")
+@click.option("--steps", type=int, help="Steps for a one-frame input to a plain netx file (default: its tSample).")
+def energy(network: Path, input_path: Path, backend: str, profiles: tuple[str, ...], fmt: str, plot: Path | None,
+           json_out: Path | None, steps: int | None) -> None:
+    """Per-layer events, synaptic ops, MACs and neuron updates of a run, priced on hardware profiles."""
+    import json
+
+    from neuro_deploy.energy import report as energy_report
+    from neuro_deploy.energy.profiles import load_profiles
+    from neuro_deploy.energy.run import count_file
+
+    loaded = load_profiles(profiles)
+    if plot is not None:
+        energy_report.check_plot_path(plot)
+    with progress(f"energy ({backend})") as update:
+        counts = count_file(network, input_path, backend, steps, on_tile=update)
+    report = energy_report.build_report(counts, loaded)
+    if fmt == "json":
+        click.echo(json.dumps(report, indent=1))
+    elif fmt == "csv":
+        click.echo(energy_report.to_csv(report), nl=False)
+    else:
+        _console().print(energy_report.table(report))
+        click.echo("\n".join(energy_report.summary_lines(report)))
+    for path, write in ((json_out, energy_report.write_json), (plot, energy_report.plot)):
+        if path is not None:
+            write(report, path)
+            click.echo(f"wrote {path}", err=fmt != "table")
+
+
+@cli.command()
+@click.option("--vlifnet", "vlifnet_path", default=str(MODELS / "vlifnet_small.pt"), show_default=True,
+              type=click.Path(path_type=Path), help="Small float VLIFNet checkpoint.")
+@click.option("--esdnet", "esdnet_path", default=str(MODELS / "esdnet_small.pt"), show_default=True,
+              type=click.Path(path_type=Path), help="Small ESDNet checkpoint.")
+@click.option("--deployable", "deployable_path", default=str(BUNDLED_DEPLOYABLE), show_default=True,
+              type=click.Path(path_type=Path), help="The VLIFNet deployed for the Loihi column.")
+@click.option("--image", "image_path", type=click.Path(path_type=Path), help="Rainy image (default: the bundled one).")
+@click.option("--size", default=64, show_default=True, help="Input size of the small networks.")
+@click.option("--release-size", default=256, show_default=True, help="Input size of the release configuration.")
+@click.option("--no-release", is_flag=True, help="Skip the release configuration (about 25 s on 2 cores).")
+@click.option("--profile", default="cmos45_fp32", show_default=True, help="Profile with AC and MAC terms.")
+@click.option("--loihi-profile", default="loihi", show_default=True, help="Profile for the deployed networks.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--json-out", type=click.Path(path_type=Path), help="Also write the JSON comparison to this file.")
+def compare(vlifnet_path: Path, esdnet_path: Path, deployable_path: Path, image_path: Path | None, size: int,
+            release_size: int, no_release: bool, profile: str, loihi_profile: str, fmt: str,
+            json_out: Path | None) -> None:
+    """The paper's comparison: VLIFNet vs ESDNet vs ANN, paper and strict conventions, deployed on Loihi."""
+    import json
+
+    from neuro_deploy.energy import compare as comparison
+    from neuro_deploy.energy.profiles import load_profile
+    from neuro_deploy.energy.report import write_json
+
+    with progress("compare") as update:
+        stages = iter(range(1, 100))
+        result = comparison.run_comparison(
+            {"vlifnet": vlifnet_path, "esdnet": esdnet_path}, deployable_path, load_profile(profile),
+            load_profile(loihi_profile), image_path or comparison.DEFAULT_IMAGE, release_size, size, not no_release,
+            on_stage=lambda stage: update(next(stages), 4 if no_release else 6, stage))
+    if fmt == "json":
+        click.echo(json.dumps(result.to_json(), indent=1))
+    else:
+        _console().print(comparison.comparison_table(result))
+        click.echo("\n".join(comparison.comparison_lines(result)))
+    if json_out is not None:
+        write_json(result.to_json(), json_out)
+        click.echo(f"wrote {json_out}", err=fmt != "table")
+
+
+@cli.command()
 @click.option("--model", "model_path", default=str(BUNDLED_MODEL), show_default=True, type=click.Path(path_type=Path))
 @click.option("--deployable", "deployable_path", default=str(BUNDLED_DEPLOYABLE), show_default=True,
               type=click.Path(path_type=Path))

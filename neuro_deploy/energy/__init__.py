@@ -1,0 +1,9 @@
+"""Energy: operation counts from back-end events or float-model hooks, priced on hardware profiles.
+
+    counts.py    per-layer, per-step counts from events and the network description
+    run.py       run any network file (ours or plain netx) on an input and count it
+    hooks.py     counts of the float PyTorch model (paper, strict and ANN conventions)
+    profiles.py  hw_profiles/*.toml, validated, with the evidence for every number
+    report.py    pricing, and the table, CSV, JSON and bar chart
+    compare.py   the paper's VLIFNet vs ESDNet comparison
+"""

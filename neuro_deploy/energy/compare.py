@@ -1,0 +1,188 @@
+"""The paper's efficiency comparison: VLIFNet vs ESDNet, spiking vs ANN, conventions vs Loihi.
+
+For each network (the release configuration with random weights, and the shipped small
+checkpoints) the float model is run once on a crop of the bundled rainy image, with exact
+counts from hooks (no scaling by area), and priced under the paper's convention, the strict
+one and as an ANN. The shipped small networks are also converted and run in fixed point, and
+the deployed network's events are priced on the Loihi profile.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from rich import box
+from rich.table import Table
+
+from neuro_deploy import zoo
+from neuro_deploy.convert import BUNDLED_CALIBRATION, calibration_images, convert, write
+from neuro_deploy.energy.counts import Counts
+from neuro_deploy.energy.hooks import CONVENTIONS, FloatCounts, count_float
+from neuro_deploy.energy.profiles import Profile
+from neuro_deploy.energy.report import build_report, format_energy
+from neuro_deploy.energy.run import count_network
+from neuro_deploy.errors import NeuroDeployError
+from neuro_deploy.netx_io import read_network
+
+RELEASE = {"dim": 48, "en_num_blocks": [4, 4, 8, 8], "de_num_blocks": [2, 2, 2, 2], "T": 4}
+PAPER_RATIO = 0.13  # the seed paper: VLIFNet needs 13% of ESDNet's energy
+DEFAULT_IMAGE = BUNDLED_CALIBRATION / "rain_demo.png"
+RANDOM_WEIGHTS = "random init (seed 0)"
+RANDOM_NOTE = f"{RANDOM_WEIGHTS}: firing rates, and so the spiking energies, mean little"
+
+
+@dataclass
+class Entry:
+    setting: str  # "release" or "small"
+    arch: str
+    config: dict[str, Any]
+    weights: str
+    size: int
+    counts: FloatCounts
+    energy_pj: dict[str, float]  # per convention
+    deployed: dict[str, Any] | None = None  # the Loihi-profile total of the converted network
+
+    def to_json(self) -> dict[str, Any]:
+        return {"setting": self.setting, "arch": self.arch, "config": self.config, "weights": self.weights,
+                "size": self.size, "energy_pj": self.energy_pj, "counts": self.counts.to_json(),
+                "deployed": self.deployed}
+
+
+@dataclass
+class Comparison:
+    entries: list[Entry] = field(default_factory=list)
+    profile: str = ""
+    loihi_profile: str = ""
+    image: str = ""
+
+    def ratios(self, setting: str) -> dict[str, float]:
+        """VLIFNet / ESDNet energy per convention (and on Loihi, when both were deployed)."""
+        by_arch = {e.arch: e for e in self.entries if e.setting == setting}
+        if set(by_arch) != {"vlifnet", "esdnet"}:
+            return {}
+        v, e = by_arch["vlifnet"], by_arch["esdnet"]
+        ratios = {c: v.energy_pj[c] / e.energy_pj[c] for c in CONVENTIONS if e.energy_pj[c]}
+        if v.deployed and e.deployed and e.deployed["energy_pj"]:
+            ratios["loihi"] = v.deployed["energy_pj"] / e.deployed["energy_pj"]
+        return ratios
+
+    def to_json(self) -> dict[str, Any]:
+        settings = sorted({e.setting for e in self.entries})
+        return {"profile": self.profile, "loihi_profile": self.loihi_profile, "image": self.image,
+                "paper_ratio": PAPER_RATIO, "entries": [e.to_json() for e in self.entries],
+                "ratios": {s: self.ratios(s) for s in settings}}
+
+
+def _price(counts: FloatCounts, profile: Profile) -> dict[str, float]:
+    for term in ("ac", "mac"):
+        if term not in profile.terms:
+            raise NeuroDeployError(f"profile {profile.name} has no {term!r} term: the conventions need AC and MAC")
+    return {c: sum(n * profile.terms[t].pj for t, n in counts.convention(c).items()) for c in CONVENTIONS}
+
+
+def _weights_note(ckpt: zoo.Checkpoint) -> str:
+    steps = ckpt.meta.get("steps_done")
+    name = Path(ckpt.path or "").name
+    return f"trained ({steps} steps): {name}" if steps else f"{name} (no training record)"
+
+
+def _deploy(checkpoint: Path, image: torch.Tensor, size: int, profile: Profile) -> dict[str, Any]:
+    """Convert a checkpoint at `size`, run it on the fast back end and price its events."""
+    with tempfile.TemporaryDirectory(prefix="neuro-deploy-compare-") as d:
+        net_path = Path(d) / f"{checkpoint.stem}.net"
+        write(convert(checkpoint, size=size), net_path)
+        net = read_network(net_path)
+        counts: Counts = count_network(net, image[0].numpy())
+    total = build_report(counts, [profile])["total"]
+    return {"checkpoint": str(checkpoint), "host_layers": net.meta["host_layers"], "steps": counts.steps,
+            "energy_pj": total["energy_pj"][profile.name], "unpriced": total["unpriced"][profile.name],
+            "synops": total["synops"], "macs": total["macs"], "neuron_updates": total["neuron_updates"]}
+
+
+def run_comparison(small: dict[str, Path], deployable: Path | None, profile: Profile, loihi: Profile,
+                   image_path: Path = DEFAULT_IMAGE, release_size: int = 256, small_size: int = 64,
+                   release: bool = True, on_stage: Callable[[str], None] = lambda _: None) -> Comparison:
+    """`small`: arch -> checkpoint of the shipped small networks; `deployable`: the checkpoint
+    deployed for VLIFNet on Loihi (the float VLIFNet has gates and products that run on the host)."""
+    for size in (release_size, small_size):
+        if size <= 0 or size % 8:
+            raise NeuroDeployError(f"image size {size}: must be a positive multiple of 8")
+    for path in (*small.values(), *([deployable] if deployable else [])):
+        if not Path(path).is_file():
+            raise NeuroDeployError(f"checkpoint not found: {path}")
+    result = Comparison(profile=profile.name, loihi_profile=loihi.name, image=str(image_path))
+    if release:
+        image = calibration_images(image_path, release_size)[:1]
+        for arch in ("vlifnet", "esdnet"):
+            on_stage(f"{arch} release configuration at {release_size}x{release_size}")
+            torch.manual_seed(0)
+            model = zoo.build(arch, **RELEASE)
+            counts = count_float(model, image)
+            result.entries.append(Entry("release", arch, dict(RELEASE), RANDOM_WEIGHTS, release_size, counts,
+                                        _price(counts, profile)))
+    image = calibration_images(image_path, small_size)[:1]
+    for arch, path in small.items():
+        on_stage(f"{arch} {path.name} at {small_size}x{small_size}")
+        ckpt = zoo.read_checkpoint(path, arch)
+        counts = count_float(zoo.build_from(ckpt), image)
+        entry = Entry("small", arch, ckpt.config, _weights_note(ckpt), small_size, counts, _price(counts, profile))
+        target = deployable if arch == "vlifnet" and deployable is not None else path
+        on_stage(f"deploying {target.name} (fixed point, fast back end)")
+        entry.deployed = _deploy(target, image, small_size, loihi)
+        result.entries.append(entry)
+    return result
+
+
+def _config_text(config: dict[str, Any]) -> str:
+    text = f"dim {config.get('dim')} en {config.get('en_num_blocks')} de {config.get('de_num_blocks')}"
+    if config.get("attention") is False:
+        text += " deployable"
+    return text
+
+
+def comparison_table(result: Comparison) -> Table:
+    t = Table(title=f"VLIFNet vs ESDNet energy per image ({result.profile}; deployed on {result.loihi_profile})",
+              box=box.SIMPLE)
+    for col in ("setting", "network", "weights", "input", "spike rate", "paper", "strict", "ANN",
+                f"deployed ({result.loihi_profile})"):
+        t.add_column(col, justify="left" if col in ("setting", "network", "weights") else "right")
+    for e in result.entries:
+        deployed = "-"
+        if e.deployed:
+            deployed = format_energy(e.deployed["energy_pj"])
+            if e.deployed["unpriced"]:
+                deployed += "*"
+        t.add_row(e.setting, f"{e.arch} ({_config_text(e.config)})", e.weights, f"{e.size}x{e.size}, T={e.config.get('T', 4)}",
+                  f"{e.counts.spike_rate:.4f}", *[format_energy(e.energy_pj[c]) for c in CONVENTIONS], deployed)
+    return t
+
+
+def comparison_lines(result: Comparison) -> list[str]:
+    """The ratios next to the paper's, and what the deployed numbers leave out."""
+    lines = []
+    for setting in ("release", "small"):
+        ratios = result.ratios(setting)
+        if ratios:
+            parts = ", ".join(f"{k} {v:.1%}" for k, v in ratios.items())
+            lines.append(f"VLIFNet/ESDNet ({setting}): {parts}  (paper: {PAPER_RATIO:.0%})")
+    for e in result.entries:
+        spiking = e.energy_pj["paper"]
+        if e.energy_pj["ann"]:
+            lines.append(f"{e.setting} {e.arch}: paper-convention SNN / ANN = {spiking / e.energy_pj['ann']:.1%}")
+        if e.deployed:
+            d = e.deployed
+            note = f"deployed {Path(d['checkpoint']).name}: {d['steps']} steps, {d['host_layers']} host layers"
+            if d["unpriced"]:
+                note += "; * unpriced on " + result.loihi_profile + ": " + ", ".join(
+                    f"{n:,} {k}" for k, n in d["unpriced"].items())
+            lines.append(note)
+    if any(e.setting == "release" for e in result.entries):
+        lines.append(f"release configuration: {RANDOM_NOTE}; counts are exact at every border (no area scaling); "
+                     "not deployed (no deployable release checkpoint)")
+    lines.append("paper: first conv and post-mean layers as MAC, spiking body as AC; strict: every non-binary "
+                 "input as MAC (NeuroBench); ANN: every op a MAC, once instead of T times")
+    return lines

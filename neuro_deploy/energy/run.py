@@ -1,0 +1,61 @@
+"""Run any network file on an input, on either back end, and count its operations.
+
+Files written by neuro-deploy run through `simulate` (tiled to the network's size, events
+kept); plain netx files (lava-dl's own) run through the chain simulators. Either way the
+counts come from the events the back end produced.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from neuro_deploy.energy.counts import ChainCounter, Counts, NetworkCounter
+from neuro_deploy.errors import NeuroDeployError
+from neuro_deploy.netx_io import NetworkFile, read_network
+from neuro_deploy.progress import Update
+from neuro_deploy.simulate import BACKENDS, read_input, simulate
+
+
+def count_network(net: NetworkFile, x: np.ndarray, backend: str = "fast", on_tile: Update | None = None) -> Counts:
+    """Counts of one image or frame sequence `x` through a neuro-deploy network, all tiles summed."""
+    result = simulate(net, x, backend, keep_events=True, on_tile=on_tile)
+    counter = NetworkCounter(net)
+    total: Counts | None = None
+    for k in range(result.tiles):
+        prefix = f"tile{k}/"
+        counts = counter.count({name[len(prefix):]: ev for name, ev in result.events.items()
+                                if name.startswith(prefix)})
+        if total is None:
+            total = counts
+        else:
+            total.add(counts)
+    assert total is not None
+    return total
+
+
+def count_chain(path: str | Path, input_path: str | Path, backend: str = "fast", steps: int | None = None) -> Counts:
+    """Counts of a plain netx file's run on the chain simulators (`simulate_netx`)."""
+    from neuro_deploy.sim.chain_fast import input_frames
+    from neuro_deploy.simulate_netx import read_chain_input, simulate_netx
+
+    sim = simulate_netx(path, input_path, steps, backend)
+    frames = input_frames(read_chain_input(input_path, sim.chain), sim.chain.input_shape, sim.steps)
+    return ChainCounter(sim.chain).count([sim.events[f"layer/{layer.index}"] for layer in sim.chain.layers], frames)
+
+
+def count_file(path: str | Path, input_path: str | Path, backend: str = "fast", steps: int | None = None,
+               on_tile: Update | None = None) -> Counts:
+    """Counts of any network file (ours or plain netx) run on the input at `input_path`."""
+    from neuro_deploy.netx_chain import is_plain_netx
+
+    if backend not in BACKENDS:
+        raise NeuroDeployError(f"unknown back end {backend!r} (known: {', '.join(BACKENDS)})")
+    if is_plain_netx(path):
+        return count_chain(path, input_path, backend, steps)
+    if steps is not None:
+        raise NeuroDeployError(f"--steps applies to plain netx files; {path} sets its own steps per image")
+    net = read_network(path)
+    x = read_input(input_path, int(net.meta["input_shape"][0]), int(net.meta["settings"]["timesteps"]))
+    return count_network(net, x, backend, on_tile)
