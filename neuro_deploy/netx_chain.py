@@ -1,0 +1,265 @@
+"""Plain netx files (lava-dl's own format) as a typed chain of layers, read as netx reads them.
+
+`lava.lib.dl.netx.hdf5.Network` turns each `/layer/<i>` into a block (input, conv or
+dense, with a CUBA-LIF or sigma-delta neuron); this module reads the same groups into
+dataclasses holding exactly the integers the Lava processes end up with (Dense weights
+after netx's `optimize_weight_bits` and Lava's clip and truncation; conv weights as
+stored, which Lava's Conv uses unchanged), so the fast back end can reproduce a netx run
+event for event. Shapes are kept in the file's order, `(C, H, W)` or `(N,)`; Lava's are
+reversed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from neuro_deploy.errors import NeuroDeployError
+from neuro_deploy.netx_io import open_hdf5
+
+#: layer types netx itself cannot build (`hdf5.Network._create` raises for them).
+NETX_UNSUPPORTED = ("pool", "convT", "unpool", "average", "concat")
+#: the layer types the chain simulators reproduce (netx also builds dense_rec and dense_comp).
+SUPPORTED = ("input", "flatten", "conv", "dense")
+#: netx's neuron for a dense layer without one: a non-leaky integrator that never spikes.
+DEFAULT_DENSE_NEURON = {"type": "CUBA", "iDecay": 0, "vDecay": 4096, "vThMant": 1 << 17}
+SPIKE_EXP = 6  # netx's default position of the graded-spike binary point
+STATE_EXP = 6  # netx's sigma-delta state exponent
+
+
+@dataclass
+class Neuron:
+    """A block's neuron as Lava runs it: `kind` is "lif", "delta", "sigma_delta" or "sigma"."""
+
+    kind: str
+    vth: int = 0  # LIF: threshold mantissa (compared as vth << 6); SDNN: vThMant
+    du: int = 0  # Lava's du (netx: iDecay - 1)
+    dv: int = 0  # Lava's dv (netx: vDecay)
+    bias: np.ndarray | None = None  # per neuron, in the layer's shape (LIF: bias_mant; SDNN: bias)
+    message_bits: int = 0  # payload width of the output spikes (0: binary)
+
+
+@dataclass
+class ChainLayer:
+    index: int  # the `/layer/<i>` group
+    kind: str  # "input", "conv" or "dense"
+    shape: tuple[int, ...]  # output, file order: (C, H, W) or (N,)
+    neuron: Neuron
+    weight: np.ndarray | None = None  # conv: torch (out, in, kh, kw); dense: Lava's effective (out, in)
+    weight_exp: int = 0  # dense: the Dense synapse's weight_exp
+    stride: tuple[int, int] = (1, 1)  # (H, W)
+    padding: tuple[int, int] = (0, 0)
+    dilation: tuple[int, int] = (1, 1)
+    groups: int = 1
+    in_message_bits: int = 0  # payload width of the incoming spikes (0: binary)
+
+
+@dataclass
+class Chain:
+    path: str
+    input_shape: tuple[int, ...]  # file order
+    layers: list[ChainLayer]
+    sample_steps: int | None = None  # /simulation/tSample, when the file gives one
+
+
+def _get(group, key: str, where: str):
+    """`group[key]`'s value: a missing, unreadable or non-dataset key is a one-line error naming it."""
+    if key not in group:
+        raise NeuroDeployError(f"{where}/{key} is missing")
+    try:
+        item = group[key]
+        if isinstance(item, h5py.Group):
+            raise NeuroDeployError(f"{where}/{key} is a group, expected a dataset")
+        return item[()] if isinstance(item, h5py.Dataset) else item
+    except (OSError, ValueError, TypeError) as exc:
+        raise NeuroDeployError(f"{where}/{key} cannot be read ({str(exc).splitlines()[0]})") from None
+
+
+def _int(group, key: str, where: str) -> int:
+    value = np.asarray(_get(group, key, where))
+    if value.size != 1 or not np.issubdtype(value.dtype, np.number):
+        raise NeuroDeployError(f"{where}/{key} is {value.tolist()!r}, expected one number")
+    return int(value.reshape(-1)[0])
+
+
+def _str(group, key: str, where: str) -> str:
+    """A string key as netx reads it: the first element of a 1-D dataset, or the scalar."""
+    value = np.asarray(_get(group, key, where)).reshape(-1)
+    value = value[0] if value.size else ""
+    return value.decode(errors="replace") if isinstance(value, (bytes, np.bytes_)) else str(value)
+
+
+def _ints(group, key: str, where: str) -> np.ndarray:
+    """An integer array as netx reads weights and biases: `.astype(int)` (floats truncated)."""
+    value = np.asarray(_get(group, key, where))
+    if not np.issubdtype(value.dtype, np.number) or not np.isfinite(value).all():
+        raise NeuroDeployError(f"{where}/{key} holds non-numeric or non-finite values")
+    return value.astype(np.int64)
+
+
+def _pair(group, key: str, where: str) -> tuple[int, int]:
+    v = _ints(group, key, where).reshape(-1)
+    if v.size not in (1, 2):
+        raise NeuroDeployError(f"{where}/{key} has {v.size} values, expected 1 or 2 (H, W)")
+    return (int(v[0]), int(v[0])) if v.size == 1 else (int(v[0]), int(v[1]))
+
+
+def _neuron(config, is_input: bool, where: str) -> Neuron:
+    """What `hdf5.Network.get_neuron_params` makes of a neuron group (`where` names the group)."""
+    kind = _str(config, "type", where)
+    if "messageBits" in config:
+        raise NeuroDeployError(f"{where}/messageBits is set, which lava-dl's netx cannot load")
+    if kind in ("LOIHI", "CUBA"):
+        return Neuron("lif", vth=_int(config, "vThMant", where), du=_int(config, "iDecay", where) - 1,
+                      dv=_int(config, "vDecay", where))
+    if kind == "SDNN":
+        sub = "delta" if is_input else "sigma" if "sigma_output" in config else "sigma_delta"
+        return Neuron(sub, vth=_int(config, "vThMant", where) if sub != "sigma" else 0, message_bits=16)
+    raise NeuroDeployError(f"{where}/type is {kind!r}: not supported (CUBA, LOIHI or SDNN)")
+
+
+def _bias(g: h5py.Group, shape: tuple[int, ...], where: str) -> np.ndarray:
+    """The per-neuron bias in file order, broadcast as the netx block's `_neuron` does it."""
+    b = _ints(g, "bias", where)
+    if len(shape) == 3 and b.shape == shape[::-1]:  # per neuron, in Lava's order
+        b = b.transpose(2, 1, 0)
+    elif len(shape) == 3 and b.shape == (shape[0],):  # per channel
+        b = b[:, None, None]
+    try:
+        return np.broadcast_to(b, shape).astype(np.int32)
+    except ValueError:
+        raise NeuroDeployError(f"{where}/bias has shape {b.shape}, which does not fit the layer's {shape}") from None
+
+
+def import_netx():
+    """`lava.lib.dl.netx`, without the notices slayer prints on import."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        from lava.lib.dl import netx
+    return netx
+
+
+def _dense_weight(weight: np.ndarray) -> tuple[np.ndarray, int]:
+    """The weights and exponent Lava's Dense computes with, for the weights netx reads."""
+    optimize_weight_bits = import_netx().utils.optimize_weight_bits
+    from lava.utils.weightutils import clip_weights, determine_sign_mode, truncate_weights
+
+    w, bits, exp, _ = optimize_weight_bits(weight)
+    w = w.astype(np.int32)
+    mode = determine_sign_mode(w)  # netx does not pass its sign mode on; Dense works it out again
+    w = truncate_weights(clip_weights(w, mode, num_bits=8), mode, bits)
+    return np.asarray(w, np.int32), int(exp)
+
+
+def read_chain(path: str | Path) -> Chain:
+    """Read a plain netx file; unsupported layers or neurons, and missing or bad keys, are
+    one-line errors naming the file, the layer and the key."""
+    path = str(path)
+    with open_hdf5(path) as f:
+        if not isinstance(f.get("layer"), h5py.Group):
+            raise NeuroDeployError(f"{path}: /layer is missing: not a netx network description")
+        chain = _read(f["layer"], path)
+        if "simulation" in f and "tSample" in f["simulation"]:
+            chain.sample_steps = _int(f["simulation"], "tSample", f"{path}: /simulation")
+    return chain
+
+
+def _read(groups: h5py.Group, path: str) -> Chain:
+    layers: list[ChainLayer] = []
+    input_shape: tuple[int, ...] | None = None
+    message_bits, flatten = 0, False
+    for i in range(len(groups)):
+        where = f"{path}: /layer/{i}"
+        if not isinstance(groups.get(str(i)), h5py.Group):
+            raise NeuroDeployError(f"{where} is missing (netx reads /layer/0 .. /layer/{len(groups) - 1} in order)")
+        g = groups[str(i)]
+        kind = _str(g, "type", where)
+        if kind in NETX_UNSUPPORTED:
+            raise NeuroDeployError(f"{where}/type is {kind!r}: lava-dl's netx cannot build such layers")
+        if kind not in SUPPORTED:
+            raise NeuroDeployError(f"{where}/type is {kind!r}: not supported ({', '.join(SUPPORTED)})")
+        if kind == "flatten":
+            flatten = True
+            continue
+        shape = tuple(int(v) for v in _ints(g, "shape", where).reshape(-1))
+        if not shape or min(shape) < 1:
+            raise NeuroDeployError(f"{where}/shape is {list(shape)}, expected positive sizes")
+        if kind == "input":
+            if layers or input_shape is not None:
+                raise NeuroDeployError(f"{where}: an input layer must come first")
+            input_shape = shape
+            if "neuron" in g:
+                neuron = _neuron(g["neuron"], True, f"{where}/neuron")
+                layers.append(ChainLayer(i, "input", shape, neuron))
+                message_bits = neuron.message_bits
+            continue
+        previous = layers[-1].shape if layers else input_shape
+        if previous is None:
+            raise NeuroDeployError(f"{where}: {kind} layer without an input layer before it")
+        if "delay" in g:
+            raise NeuroDeployError(f"{where}/delay: synaptic delays are not supported by the chain simulators")
+        layer = _conv(g, i, shape, previous, where) if kind == "conv" else \
+            _dense(g, i, shape, previous, flatten or not layers, where)
+        if "bias" in g and layer.neuron.kind in ("lif", "sigma_delta"):
+            layer.neuron.bias = _bias(g, layer.shape, where)
+        layer.in_message_bits = message_bits
+        message_bits = layer.neuron.message_bits
+        flatten = False
+        layers.append(layer)
+    if input_shape is None:
+        raise NeuroDeployError(f"{path}: no input layer")
+    return Chain(path, input_shape, layers)
+
+
+def _conv(g: h5py.Group, index: int, shape: tuple[int, ...], previous: tuple[int, ...], where: str) -> ChainLayer:
+    """A conv block; its weights as Lava's Conv uses them (cast to int32, no clipping)."""
+    if len(shape) != 3 or len(previous) != 3:
+        raise NeuroDeployError(f"{where}/shape: a conv layer maps (C, H, W) to (C, H, W), got {previous} -> {shape}")
+    w = _ints(g, "weight", where)
+    w = w[..., 0] if w.ndim == 5 and w.shape[4] == 1 else w
+    if w.ndim != 4:
+        raise NeuroDeployError(f"{where}/weight has shape {w.shape}, expected (out, in, kH, kW)")
+    stride, padding, dilation = (_pair(g, key, where) for key in ("stride", "padding", "dilation"))
+    groups = _int(g, "groups", where)
+    if min(*stride, *dilation, groups) < 1 or min(padding) < 0 or previous[0] != w.shape[1] * groups:
+        raise NeuroDeployError(f"{where}: weight {w.shape} with groups {groups}, stride {stride}, dilation "
+                               f"{dilation}, padding {padding} cannot take the {previous} input")
+    out = (w.shape[0], *((previous[1 + a] + 2 * padding[a] - dilation[a] * (w.shape[2 + a] - 1) - 1) // stride[a] + 1
+                         for a in (0, 1)))
+    if out != shape:
+        raise NeuroDeployError(f"{where}/shape is {list(shape)}, but the convolution of {previous} gives {list(out)}")
+    if "neuron" not in g:
+        raise NeuroDeployError(f"{where}/neuron is missing")
+    return ChainLayer(index, "conv", shape, _neuron(g["neuron"], False, f"{where}/neuron"), weight=w.astype(np.int32),
+                      stride=stride, padding=padding, dilation=dilation, groups=groups)
+
+
+def _dense(g: h5py.Group, index: int, shape: tuple[int, ...], previous: tuple[int, ...], flatten: bool,
+           where: str) -> ChainLayer:
+    """A dense block (`flatten`: the previous layer is flattened into it, in PyTorch's C-order)."""
+    if isinstance(g.get("weight"), h5py.Group):
+        raise NeuroDeployError(f"{where}/weight is complex (weight/real, weight/imag): not supported")
+    if len(previous) != 1 and not flatten:
+        raise NeuroDeployError(f"{where}: a dense layer after a {previous} layer needs a flatten layer before it")
+    n, fan_in = int(np.prod(shape)), int(np.prod(previous))
+    w = _ints(g, "weight", where)
+    w = w.reshape(n, -1) if w.ndim == 1 and w.size % n == 0 else w
+    if w.shape != (n, fan_in):
+        raise NeuroDeployError(f"{where}/weight has shape {w.shape}, expected ({n}, {fan_in}) from the layer "
+                               f"shapes {previous} -> {shape}")
+    if not w.any():
+        raise NeuroDeployError(f"{where}/weight is all zeros, which netx cannot optimize")
+    neuron = _neuron(g["neuron"], False, f"{where}/neuron") if "neuron" in g else \
+        _neuron(DEFAULT_DENSE_NEURON, False, f"{where}/neuron")
+    weight, exp = _dense_weight(w)
+    return ChainLayer(index, "dense", (n,), neuron, weight=weight, weight_exp=exp)
+
+
+def is_plain_netx(path: str | Path) -> bool:
+    """True for a netx file without neuro-deploy's extension."""
+    with open_hdf5(path) as f:
+        return "neuro_deploy" not in f
