@@ -250,23 +250,33 @@ def view(network: Path, output: Path | None, no_browser: bool, export_only: bool
 @cli.command()
 @click.argument("network", type=click.Path(path_type=Path))
 @click.option("--input", "input_path", required=True, type=click.Path(path_type=Path),
-              help="Image (PNG/JPG) or .npy: (C,H,W) values, or (T,C,H,W) frames fed one per step.")
+              help="Image (PNG/JPG) or .npy: (C,H,W) values, or (T,C,H,W) frames fed one per step "
+                   "(plain netx file: .npy of its input shape, or (T,*shape) frames).")
 @click.option("--target", type=click.Path(path_type=Path), help="Clean image: print PSNR/SSIM against it.")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
-              help="Result: .png/.jpg image or .npy (C,H,W) array in [0,1].")
+              help="Result: .png/.jpg image or .npy (C,H,W) array in [0,1] "
+                   "(plain netx file: .npy of the output layer's events [steps, *shape]).")
 @click.option("--backend", type=click.Choice(["fast", "lava"]), default="fast", show_default=True)
 @click.option("--dump", type=click.Path(path_type=Path), help="Write every layer's events per step (.npz).")
+@click.option("--steps", type=int, help="Plain netx file: steps to run (default: /simulation/tSample, or T frames).")
 def simulate(network: Path, input_path: Path, target: Path | None, output: Path, backend: str,
-             dump: Path | None) -> None:
-    """Run a converted network in fixed point (fast back end or Lava) and derain an image."""
+             dump: Path | None, steps: int | None) -> None:
+    """Run a converted network in fixed point (fast back end or Lava) and derain an image, or run
+    a plain netx file (lava-dl's own networks) on an input array."""
     from neuro_deploy import simulate as sim
     from neuro_deploy.data import evaluate, image_format, read_image, write_image
+    from neuro_deploy.netx_chain import is_plain_netx
     from neuro_deploy.netx_io import read_network
 
-    if output.suffix.lower() != ".npy":
-        image_format(output)
     if dump is not None and dump.suffix != ".npz":
         raise NeuroDeployError(f"--dump {dump}: expected a .npz file name")
+    if is_plain_netx(network):
+        _simulate_netx(network, input_path, target, output, backend, dump, steps)
+        return
+    if steps is not None:
+        raise NeuroDeployError("--steps applies to plain netx files; a converted network runs its own steps")
+    if output.suffix.lower() != ".npy":
+        image_format(output)
     net = read_network(network)
     shape = net.meta["input_shape"]
     x = sim.read_input(input_path, shape[0], int(net.meta["settings"]["timesteps"]))
@@ -293,6 +303,26 @@ def simulate(network: Path, input_path: Path, target: Path | None, output: Path,
             click.echo(f"float vs target : {_format_metrics(evaluate(reference, clean))}")
     if reference is not None:
         click.echo(f"{backend} vs float model: {_format_metrics(evaluate(result.output, reference))}")
+
+
+def _simulate_netx(network: Path, input_path: Path, target: Path | None, output: Path, backend: str,
+                   dump: Path | None, steps: int | None) -> None:
+    """`simulate` on a plain netx file: the output layer's events to .npy, all layers' to --dump."""
+    from neuro_deploy.simulate_netx import simulate_netx
+
+    if target is not None:
+        raise NeuroDeployError(f"--target applies to deraining networks; {network} is a plain netx file")
+    if output.suffix.lower() != ".npy":
+        raise NeuroDeployError(f"-o {output}: a plain netx file's output events go to a .npy file")
+    with progress(f"simulate ({backend})"):
+        result = simulate_netx(network, input_path, steps, backend)
+    with atomic_path(output) as tmp, open(tmp, "wb") as f:
+        np.save(f, result.output)
+    click.echo(f"wrote {output} (output layer events {list(result.output.shape)}, {result.steps} steps)")
+    if dump is not None:
+        with atomic_path(dump) as tmp, open(tmp, "wb") as f:
+            np.savez_compressed(f, **result.events)
+        click.echo(f"wrote {dump} ({len(result.events)} layer event arrays)")
 
 
 def _float_reference(net, x):
