@@ -137,8 +137,8 @@ def _bias(g: h5py.Group, shape: tuple[int, ...], where: str) -> np.ndarray:
 
 
 def import_netx():
-    """`lava.lib.dl.netx`, without the notices slayer prints on import."""
-    with contextlib.redirect_stdout(io.StringIO()):
+    """`lava.lib.dl.netx`, without the notices slayer and torch print on import (the CUDA one on stderr)."""
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         from lava.lib.dl import netx
     return netx
 

@@ -66,7 +66,7 @@ def chain_steps(chain: Chain, x: np.ndarray, steps: int | None) -> int:
     if steps is None:
         raise NeuroDeployError(f"{chain.path} has no /simulation/tSample: give --steps")
     if steps < 1:
-        raise NeuroDeployError(f"steps must be at least 1, got {steps}")
+        raise NeuroDeployError(f"--steps {steps}: expected at least 1")
     return steps
 
 

@@ -250,9 +250,10 @@ def test_cli_constant_input_runs_tsample_or_steps(capsys, tmp_path):
 @pytest.mark.parametrize(("x", "extra", "fragments"), [
     (np.zeros((3, 15, 16)), (), ["shape (3, 15, 16)", "(3, 16, 16)"]),
     (np.zeros((4, 3, 16, 16)), ("--steps", "6"), ["--steps 6", "4 frames"]),
+    (np.zeros((3, 16, 16)), ("--steps", "0"), ["--steps 0"]),
     (np.full((3, 16, 16), 0.5), (), ["integer values"]),
     (np.zeros((3, 16, 16)), ("--target", "t.png"), ["--target"]),
-], ids=["shape", "steps-vs-frames", "fractions", "target"])
+], ids=["shape", "steps-vs-frames", "no-steps", "fractions", "target"])
 def test_cli_bad_netx_input_is_one_line_and_writes_nothing(capsys, tmp_path, x, extra, fragments):
     np.save(tmp_path / "x.npy", x)
     out = tmp_path / "o.npy"
