@@ -40,6 +40,7 @@ class TrainConfig:
     save_every: int = 100
     val: str | None = None
     init: str | None = None  # checkpoint whose matching weights start the run (e.g. the float model)
+    device: str = "cpu"  # where the steps run; crops are drawn on the CPU, so runs resume across devices
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
@@ -159,18 +160,23 @@ def train(
         training_state = {"optimizer": optimizer.state_dict(), "generator": generator.get_state(),
                           "step": step, "elapsed_s": elapsed, "losses": losses}
         if final and cfg.val:
-            meta["validation"] = validate(model.eval(), cfg.val)
-        ckpt = Checkpoint(cfg.arch, dict(cfg.model), model.state_dict(), meta, training_state)
+            meta["validation"] = validate(model.cpu().eval(), cfg.val)
+        weights = {k: v.cpu() for k, v in model.state_dict().items()}
+        ckpt = Checkpoint(cfg.arch, dict(cfg.model), weights, meta, training_state)
         save_checkpoint(out, ckpt)
         return ckpt
 
+    device = torch.device(cfg.device)
+    model.to(device)
+    if resume is not None:  # the optimizer state follows the parameters' device
+        optimizer.load_state_dict(optimizer.state_dict())
     model.train()
     while step < cfg.steps:
         started = time.perf_counter()
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(cfg, step)
         rainy, clean = sampler.batch(cfg.batch_size)
-        loss = ssim_loss(model(rainy), clean)
+        loss = ssim_loss(model(rainy.to(device)), clean.to(device))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
