@@ -134,6 +134,7 @@ def synth_rain(output: Path, count: int, preset: str, size: int, seed: int, spli
 @click.option("--warmup", "warmup_steps", default=50, show_default=True, help="Linear warm-up steps.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--save-every", default=100, show_default=True)
+@click.option("--device", default="cpu", show_default=True, help="Torch device for the training steps (cpu, cuda).")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Checkpoint to write.")
 @click.option("--resume", type=click.Path(path_type=Path), help="Checkpoint of an interrupted run.")
 @click.option("--init", "init_path", type=click.Path(path_type=Path),
@@ -141,7 +142,7 @@ def synth_rain(output: Path, count: int, preset: str, size: int, seed: int, spli
 def train(arch: str, dim: int, en_blocks: str, de_blocks: str, timesteps: int, refinement: bool, deployable: bool,
           data_root: Path,
           val_root: Path | None, steps: int, batch_size: int, crop: int, lr: float, warmup_steps: int, seed: int,
-          save_every: int, output: Path, resume: Path | None, init_path: Path | None) -> None:
+          save_every: int, device: str, output: Path, resume: Path | None, init_path: Path | None) -> None:
     """Train a zoo network with the paper's recipe (1-SSIM, AdamW, warm-up + cosine, 64x64 crops)."""
     from neuro_deploy.train import TrainConfig
     from neuro_deploy.train import train as run_training
@@ -155,7 +156,8 @@ def train(arch: str, dim: int, en_blocks: str, de_blocks: str, timesteps: int, r
         raise NeuroDeployError("--deployable applies to vlifnet only")
     cfg = TrainConfig(arch=arch, model=model, data=str(data_root), steps=steps, batch_size=batch_size, crop=crop,
                       lr=lr, warmup_steps=warmup_steps, seed=seed, save_every=save_every,
-                      val=str(val_root) if val_root else None, init=str(init_path) if init_path else None)
+                      val=str(val_root) if val_root else None, init=str(init_path) if init_path else None,
+                      device=device)
     with progress("train") as update:
         ckpt = run_training(cfg, output, resume,
                             on_step=lambda step, loss, lr_now: update(step, steps, f"loss {loss:.4f} lr {lr_now:.2e}"))
