@@ -9,8 +9,8 @@ Writes a released-style state dict for each architecture, then times
 from __future__ import annotations
 
 import argparse
+import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -30,13 +30,14 @@ def run(arch: str, size: int, workdir: Path) -> tuple[float, float, int]:
     ckpt = workdir / f"{arch}_release.pth"
     torch.save(model.state_dict(), ckpt)
     params = sum(p.numel() for p in model.parameters())
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "neuro_deploy.cli", "convert", str(ckpt), "-o", str(workdir / f"{arch}.net"),
-                    "--size", str(size)], check=True, stdout=subprocess.DEVNULL)
+    child = subprocess.Popen([sys.executable, "-m", "neuro_deploy.cli", "convert", str(ckpt), "-o",
+                              str(workdir / f"{arch}.net"), "--size", str(size)], stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(child.pid, 0)  # this child's own peak, not the maximum over all children
     wall = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return wall, max(peak, before) / 1024, params
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"convert of {arch} failed")
+    return wall, usage.ru_maxrss / 1024, params
 
 
 def main() -> None:
