@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from neuro_deploy.data import read_image
 from neuro_deploy.data.images import IMAGE_EXTENSIONS
 from neuro_deploy.errors import NeuroDeployError
+from neuro_deploy.ir.graph import Node
 from neuro_deploy.netx_io import NetworkFile
 from neuro_deploy.sim.fixed import run_fixed
 from neuro_deploy.tiling import tiled_apply
@@ -65,8 +66,14 @@ def _pad_to(x: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def simulate(net: NetworkFile, x: np.ndarray, backend: str = "fast", keep_events: bool = False,
-             on_tile: Callable[[int, int], None] | None = None) -> Simulation:
-    """Derain `x` (`(C,H,W)` or `(T,C,H,W)`) tile by tile on the chosen back end."""
+             on_tile: Callable[[int, int], None] | None = None,
+             on_events: Callable[[int, str, int, torch.Tensor], None] | None = None) -> Simulation:
+    """Derain `x` (`(C,H,W)` or `(T,C,H,W)`) tile by tile on the chosen back end.
+
+    `on_events(tile, layer, first_step, payloads)` sees every layer's `[steps, C, H, W]` payloads
+    as soon as they are computed: the fast back end's window at the step the alignment assigned
+    it, or Lava's every step (from 0), without placing windows into full-length arrays.
+    """
     if backend not in BACKENDS:
         raise NeuroDeployError(f"unknown back end {backend!r} (known: {', '.join(BACKENDS)})")
     size = int(net.meta["input_shape"][-1])
@@ -87,12 +94,21 @@ def simulate(net: NetworkFile, x: np.ndarray, backend: str = "fast", keep_events
             out_layer = net.quantized.graph.inputs(net.quantized.graph.output())[0]
             node = net.quantized.graph.nodes[out_layer]
             out = torch.from_numpy(layer_events[out_layer][node.emit]).double() / net.quantized.layers[out_layer].scale
+            if on_events is not None:
+                for name, v in layer_events.items():
+                    on_events(k, name, 0, torch.from_numpy(v))
         else:
-            record = None
-            if keep_events:
-                layer_events = {}
-                record = lambda n, o: layer_events.__setitem__(n.name, o)  # noqa: E731
-            out = run_fixed(net.quantized, image[None] if image.dim() == 3 else image[:, None], record)[0]
+            layer_events = {}
+
+            def record(node: Node, out: torch.Tensor) -> None:
+                if keep_events:
+                    layer_events[node.name] = out
+                if on_events is not None and node.name in net.quantized.layers:
+                    on_events(k, node.name, node.emit, out[:, 0])
+
+            recording = keep_events or on_events is not None
+            out = run_fixed(net.quantized, image[None] if image.dim() == 3 else image[:, None],
+                            record if recording else None)[0]
             if keep_events:
                 layer_events = place_windows(net, layer_events)
         if keep_events:

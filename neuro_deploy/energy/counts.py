@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
 
 from neuro_deploy.errors import NeuroDeployError
 from neuro_deploy.ir.graph import LIF, MDAGate, Mul, Node, Refinement, SubstepGate, Synapse
@@ -112,7 +113,12 @@ def fanout_map(mask: np.ndarray, in_hw: tuple[int, int], out_hw: tuple[int, int]
     out_ch, in_ch, kh, kw = mask.shape
     rows = axis_patterns(in_hw[0], out_hw[0], kh, stride[0], padding[0], dilation[0], upsample)
     cols = axis_patterns(in_hw[1], out_hw[1], kw, stride[1], padding[1], dilation[1], upsample)
-    patterns, which = np.unique(mask.reshape(out_ch * in_ch, kh * kw).astype(bool), axis=0, return_inverse=True)
+    rows_bits = mask.reshape(out_ch * in_ch, kh * kw).astype(bool)
+    if kh * kw < 63:  # one integer per kernel pattern: a 1-D unique is much faster
+        codes, which = np.unique(rows_bits @ (1 << np.arange(kh * kw, dtype=np.int64)), return_inverse=True)
+        patterns = (codes[:, None] >> np.arange(kh * kw)) & 1
+    else:
+        patterns, which = np.unique(rows_bits, axis=0, return_inverse=True)
     per_channel = np.zeros((in_ch, len(patterns)))  # how many output channels reach channel c through pattern m
     np.add.at(per_channel, (np.tile(np.arange(in_ch), out_ch), which.reshape(-1)), 1)
     bits_h = (np.arange(2**kh)[:, None] >> np.arange(kh)) & 1
@@ -174,10 +180,45 @@ def host_op_macs(node: Node, window: int) -> tuple[int, bool]:
 
 
 @dataclass
-class _Incoming:
-    source: str
-    kind: str
-    fanout: np.ndarray  # flattened over the source's (C, H, W)
+class _Outgoing:
+    dst: str
+    kind: str  # what the source's events are: binary, graded or real
+    to_host: bool  # the synapse's ops run on the host (MACs)
+
+
+def fanout_matrix(fanouts: list[np.ndarray], neurons: int) -> torch.Tensor:
+    """`[neurons, synapses + 1]`: the synapses' flattened fan-outs and a column of ones, in float32
+    when every sum of products stays exact (below 2^24), float64 otherwise."""
+    matrix = np.stack([*fanouts, np.ones(neurons, np.int64)], 1)
+    exact32 = matrix.sum(0).max() < 2**24
+    return torch.from_numpy(matrix.astype(np.float32 if exact32 else np.float64))
+
+
+class RunTally:
+    """Per-layer, per-step counts of one run, filled source by source in any order."""
+
+    def __init__(self, names: list[str], steps: int) -> None:
+        self.steps = steps
+        self.per_step = {n: {key: np.zeros(steps, np.int64) for key in KEYS} for n in names}
+
+    def add_source(self, src: str, first: int, payload: np.ndarray | torch.Tensor, fanout: torch.Tensor,
+                   outgoing: list[_Outgoing], binary: bool = False) -> None:
+        """The source's payloads `[steps, *shape]` from step `first` (`binary`: already 0 or 1). One
+        product of its activity mask with its fan-outs gives every synapse's ops and, through the
+        column of ones, its events."""
+        payload = torch.as_tensor(payload)
+        steps = slice(first, first + payload.shape[0])
+        if first < 0 or steps.stop > self.steps:
+            raise NeuroDeployError(f"events of layer {src} cover steps {first}..{steps.stop - 1}; the run has {self.steps}")
+        flat = payload.reshape(payload.shape[0], -1)
+        active = flat.to(fanout.dtype) if binary else (flat != 0).to(fanout.dtype)
+        sums = (active @ fanout).round().long().numpy()  # [steps, synapses + 1]
+        events = sums[:, -1]
+        self.per_step[src]["spikes_out"][steps] += events
+        for j, out in enumerate(outgoing):
+            dst = self.per_step[out.dst]
+            dst[f"in_{out.kind}"][steps] += events
+            dst["macs" if out.to_host else f"synops_{out.kind}"][steps] += sums[:, j]
 
 
 class NetworkCounter:
@@ -189,40 +230,45 @@ class NetworkCounter:
         graph = q.graph
         self.steps = int(net.meta["steps"])
         self.order = list(q.layers)  # the reader builds them in `/layer/<i>` order
-        self.incoming: dict[str, list[_Incoming]] = {}
-        for name in self.order:
-            ins = []
-            for s in graph.inputs(name):
-                syn = graph.nodes[s]
-                if not isinstance(syn, Synapse):
-                    continue
-                src = graph.nodes[graph.inputs(s)[0]]
-                mask = q.synapses[s].mantissa != 0
-                fan = fanout_map(mask, src.shape[1:], syn.shape[1:], (syn.stride,) * 2, (syn.padding,) * 2,
-                                 upsample=syn.upsample)
-                ins.append(_Incoming(src.name, event_kind(src), fan.reshape(-1)))
-            self.incoming[name] = ins
+        self.outgoing: dict[str, list[_Outgoing]] = {n: [] for n in self.order}
+        fanouts: dict[str, list[np.ndarray]] = {n: [] for n in self.order}
+        for syn in (n for n in graph.nodes.values() if isinstance(n, Synapse)):
+            src = graph.nodes[graph.inputs(syn.name)[0]]
+            dst = graph.consumers(syn.name)[0]
+            fan = fanout_map(q.synapses[syn.name].mantissa != 0, src.shape[1:], syn.shape[1:], (syn.stride,) * 2,
+                             (syn.padding,) * 2, upsample=syn.upsample)
+            self.outgoing[src.name].append(_Outgoing(dst, event_kind(src), placement(graph.nodes[dst]) == "host"))
+            fanouts[src.name].append(fan.reshape(-1))
+        self.fanouts = {n: fanout_matrix(f, int(np.prod(graph.nodes[n].shape))) for n, f in fanouts.items()}
+        self.spiking = {n for n in self.order if isinstance(graph.nodes[n], LIF)}  # payloads are 0 or 1
+
+    def start(self) -> RunTally:
+        """An empty run: feed it every layer with `add`, in any order, then `finish` it."""
+        return RunTally(self.order, self.steps)
+
+    def add(self, run: RunTally, name: str, first: int, payload: np.ndarray | torch.Tensor) -> None:
+        run.add_source(name, first, payload, self.fanouts[name], self.outgoing[name], name in self.spiking)
 
     def count(self, events: dict[str, np.ndarray]) -> Counts:
-        """Counts of one run from every layer's `[steps, C, H, W]` payloads."""
+        """Counts of one run from every layer's `[steps, C, H, W]` payloads (Lava's events)."""
+        run = self.start()
+        for name in self.order:
+            self.add(run, name, 0, events[name])
+        return self.finish(run)
+
+    def finish(self, run: RunTally) -> Counts:
+        """Neuron updates and host-op MACs, which follow from the description and the events."""
         graph = self.net.quantized.graph
         counts = Counts(self.net.path, self.steps, 1)
         for index, name in enumerate(self.order):
-            node = graph.nodes[name]
-            ev = events[name]
-            if ev.shape[0] != self.steps:
-                raise NeuroDeployError(f"events of layer {name} cover {ev.shape[0]} steps, the run has {self.steps}")
-            per_step = {key: np.zeros(self.steps, np.int64) for key in KEYS}
+            node, per_step = graph.nodes[name], run.per_step[name]
             where = placement(node)
-            for inc in self.incoming[name]:
-                _add_synops(per_step, inc.kind, inc.fanout, events[inc.source], to_host=where == "host")
-            per_step["spikes_out"] = np.count_nonzero(ev.reshape(self.steps, -1), axis=1).astype(np.int64)
             neurons = int(np.prod(node.shape))
             if where == "neurocore":
                 per_step["updates_active"] = per_step["spikes_out"].copy()
                 per_step["updates_inactive"] = neurons - per_step["spikes_out"]
             elif where == "host":
-                window = max(graph.nodes[i.source].steps for i in self.incoming[name])
+                window = max(graph.nodes[graph.inputs(s)[0]].steps for s in graph.inputs(name))
                 macs, at_end = host_op_macs(node, window)
                 steps = [node.start + window - 1] if at_end else range(node.start, node.start + window)
                 for s in steps:
@@ -231,17 +277,6 @@ class NetworkCounter:
             window = max(0, min(node.emit + node.steps, self.steps) - node.emit)
             counts.layers.append(LayerCounts(index, name, node.kind, where, neurons, window, per_step))
         return counts
-
-
-def _add_synops(per_step: dict[str, np.ndarray], kind: str, fanout: np.ndarray, source_events: np.ndarray,
-                to_host: bool) -> None:
-    """Add the events of one source through one synapse, step by step."""
-    flat = source_events.reshape(source_events.shape[0], -1)
-    for s in np.flatnonzero(flat.any(axis=1)):
-        active = flat[s] != 0
-        per_step[f"in_{kind}"][s] += int(active.sum())
-        ops = int(fanout[active].sum())
-        per_step["macs" if to_host else f"synops_{kind}"][s] += ops
 
 
 # ---- plain netx chains (lava-dl's own files) -----------------------------------------------------
@@ -265,27 +300,31 @@ class ChainCounter:
 
     def __init__(self, chain: Chain) -> None:
         self.chain = chain
-        self.fanouts: list[np.ndarray | None] = []
+        self.fanouts: list[torch.Tensor] = []  # per layer, of its input
         in_shape = chain.input_shape
         for layer in chain.layers:
-            self.fanouts.append(None if layer.kind == "input" else _chain_fanout(layer, in_shape))
+            fan = [] if layer.kind == "input" else [_chain_fanout(layer, in_shape)]
+            self.fanouts.append(fanout_matrix(fan, int(np.prod(in_shape))))
             in_shape = layer.shape
+        self.last = fanout_matrix([], int(np.prod(in_shape)))
 
     def count(self, events: list[np.ndarray], frames: np.ndarray) -> Counts:
         """`frames`: the `[steps, *input_shape]` input, which reaches the first synapse when the
         file's input layer has no neuron."""
         steps = frames.shape[0]
+        names = [f"layer/{layer.index}" for layer in self.chain.layers]
+        tally = RunTally(["input", *names], steps)
+        sources = ["input", *names[:-1]]
+        payloads = [frames, *events[:-1]]
+        for src, payload, layer, name, fan in zip(sources, payloads, self.chain.layers, names, self.fanouts):
+            kind = "graded" if layer.in_message_bits else "binary"
+            tally.add_source(src, 0, payload, fan, [_Outgoing(name, kind, False)] if fan.shape[1] > 1 else [])
+        tally.add_source(names[-1], 0, events[-1], self.last, [])
         counts = Counts(self.chain.path, steps, 1)
-        previous = frames
-        for layer, fan, ev in zip(self.chain.layers, self.fanouts, events):
-            per_step = {key: np.zeros(steps, np.int64) for key in KEYS}
-            if fan is not None:
-                _add_synops(per_step, "graded" if layer.in_message_bits else "binary", fan, previous, to_host=False)
-            per_step["spikes_out"] = np.count_nonzero(ev.reshape(steps, -1), axis=1).astype(np.int64)
-            per_step["updates_active"] = per_step["spikes_out"].copy()
+        for layer, name in zip(self.chain.layers, names):
+            per_step = tally.per_step[name]
             neurons = int(np.prod(layer.shape))
+            per_step["updates_active"] = per_step["spikes_out"].copy()
             per_step["updates_inactive"] = neurons - per_step["spikes_out"]
-            counts.layers.append(LayerCounts(layer.index, f"layer/{layer.index}", layer.kind, "neurocore", neurons,
-                                             steps, per_step))
-            previous = ev
+            counts.layers.append(LayerCounts(layer.index, name, layer.kind, "neurocore", neurons, steps, per_step))
         return counts

@@ -15,24 +15,32 @@ from neuro_deploy.energy.counts import ChainCounter, Counts, NetworkCounter
 from neuro_deploy.errors import NeuroDeployError
 from neuro_deploy.netx_io import NetworkFile, read_network
 from neuro_deploy.progress import Update
-from neuro_deploy.simulate import BACKENDS, read_input, simulate
+from neuro_deploy.simulate import BACKENDS, Simulation, read_input, simulate
+
+
+def simulate_and_count(net: NetworkFile, x: np.ndarray, backend: str = "fast",
+                       on_tile: Update | None = None) -> tuple[Simulation, Counts]:
+    """Derain `x` (`(C,H,W)` or `(T,C,H,W)`) and count the run, all tiles summed, in one simulation.
+
+    Each layer's payloads are counted as the back end produces them, so no run keeps its events.
+    """
+    counter = NetworkCounter(net)
+    runs = {}
+
+    def on_events(tile: int, layer: str, first: int, payload) -> None:
+        if tile not in runs:
+            runs[tile] = counter.start()
+        counter.add(runs[tile], layer, first, payload)
+
+    result = simulate(net, x, backend, on_tile=on_tile, on_events=on_events)
+    total, *rest = (counter.finish(runs[k]) for k in sorted(runs))
+    for counts in rest:
+        total.add(counts)
+    return result, total
 
 
 def count_network(net: NetworkFile, x: np.ndarray, backend: str = "fast", on_tile: Update | None = None) -> Counts:
-    """Counts of one image or frame sequence `x` through a neuro-deploy network, all tiles summed."""
-    result = simulate(net, x, backend, keep_events=True, on_tile=on_tile)
-    counter = NetworkCounter(net)
-    total: Counts | None = None
-    for k in range(result.tiles):
-        prefix = f"tile{k}/"
-        counts = counter.count({name[len(prefix):]: ev for name, ev in result.events.items()
-                                if name.startswith(prefix)})
-        if total is None:
-            total = counts
-        else:
-            total.add(counts)
-    assert total is not None
-    return total
+    return simulate_and_count(net, x, backend, on_tile)[1]
 
 
 def count_chain(path: str | Path, input_path: str | Path, backend: str = "fast", steps: int | None = None) -> Counts:
