@@ -186,12 +186,14 @@ class _Outgoing:
     to_host: bool  # the synapse's ops run on the host (MACs)
 
 
-def fanout_matrix(fanouts: list[np.ndarray], neurons: int) -> torch.Tensor:
+def fanout_matrix(fanouts: list[np.ndarray], neurons: int) -> np.ndarray:
     """`[neurons, synapses + 1]`: the synapses' flattened fan-outs and a column of ones, in float32
     when every sum of products stays exact (below 2^24), float64 otherwise."""
-    matrix = np.stack([*fanouts, np.ones(neurons, np.int64)], 1)
-    exact32 = matrix.sum(0).max() < 2**24
-    return torch.from_numpy(matrix.astype(np.float32 if exact32 else np.float64))
+    exact32 = max([neurons, *(int(f.sum()) for f in fanouts)]) < 2**24
+    matrix = np.ones((neurons, len(fanouts) + 1), np.float32 if exact32 else np.float64)
+    for j, f in enumerate(fanouts):
+        matrix[:, j] = f
+    return matrix
 
 
 class RunTally:
@@ -201,18 +203,17 @@ class RunTally:
         self.steps = steps
         self.per_step = {n: {key: np.zeros(steps, np.int64) for key in KEYS} for n in names}
 
-    def add_source(self, src: str, first: int, payload: np.ndarray | torch.Tensor, fanout: torch.Tensor,
-                   outgoing: list[_Outgoing], binary: bool = False) -> None:
-        """The source's payloads `[steps, *shape]` from step `first` (`binary`: already 0 or 1). One
-        product of its activity mask with its fan-outs gives every synapse's ops and, through the
-        column of ones, its events."""
-        payload = torch.as_tensor(payload)
+    def add_source(self, src: str, first: int, payload: np.ndarray | torch.Tensor, fanout: np.ndarray,
+                   outgoing: list[_Outgoing]) -> None:
+        """The source's payloads `[steps, *shape]` from step `first`. One product of its activity
+        mask with its fan-outs gives every synapse's ops and, through the column of ones, its events.
+        (numpy: on a busy 2-core machine torch's threaded element-wise ops are many times slower.)"""
+        payload = payload.numpy() if isinstance(payload, torch.Tensor) else np.asarray(payload)
         steps = slice(first, first + payload.shape[0])
         if first < 0 or steps.stop > self.steps:
             raise NeuroDeployError(f"events of layer {src} cover steps {first}..{steps.stop - 1}; the run has {self.steps}")
-        flat = payload.reshape(payload.shape[0], -1)
-        active = flat.to(fanout.dtype) if binary else (flat != 0).to(fanout.dtype)
-        sums = (active @ fanout).round().long().numpy()  # [steps, synapses + 1]
+        active = (payload.reshape(payload.shape[0], -1) != 0).astype(fanout.dtype)
+        sums = np.rint(active @ fanout).astype(np.int64)  # [steps, synapses + 1]
         events = sums[:, -1]
         self.per_step[src]["spikes_out"][steps] += events
         for j, out in enumerate(outgoing):
@@ -240,14 +241,13 @@ class NetworkCounter:
             self.outgoing[src.name].append(_Outgoing(dst, event_kind(src), placement(graph.nodes[dst]) == "host"))
             fanouts[src.name].append(fan.reshape(-1))
         self.fanouts = {n: fanout_matrix(f, int(np.prod(graph.nodes[n].shape))) for n, f in fanouts.items()}
-        self.spiking = {n for n in self.order if isinstance(graph.nodes[n], LIF)}  # payloads are 0 or 1
 
     def start(self) -> RunTally:
         """An empty run: feed it every layer with `add`, in any order, then `finish` it."""
         return RunTally(self.order, self.steps)
 
     def add(self, run: RunTally, name: str, first: int, payload: np.ndarray | torch.Tensor) -> None:
-        run.add_source(name, first, payload, self.fanouts[name], self.outgoing[name], name in self.spiking)
+        run.add_source(name, first, payload, self.fanouts[name], self.outgoing[name])
 
     def count(self, events: dict[str, np.ndarray]) -> Counts:
         """Counts of one run from every layer's `[steps, C, H, W]` payloads (Lava's events)."""
@@ -300,7 +300,7 @@ class ChainCounter:
 
     def __init__(self, chain: Chain) -> None:
         self.chain = chain
-        self.fanouts: list[torch.Tensor] = []  # per layer, of its input
+        self.fanouts: list[np.ndarray] = []  # per layer, of its input
         in_shape = chain.input_shape
         for layer in chain.layers:
             fan = [] if layer.kind == "input" else [_chain_fanout(layer, in_shape)]
