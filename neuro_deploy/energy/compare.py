@@ -167,7 +167,9 @@ def comparison_lines(result: Comparison) -> list[str]:
     for setting in ("release", "small"):
         ratios = result.ratios(setting)
         if ratios:
-            parts = ", ".join(f"{k} {v:.1%}" for k, v in ratios.items())
+            deployed = [e.deployed for e in result.entries if e.setting == setting and e.deployed]
+            partial = any(d["unpriced"] for d in deployed)  # the ratio leaves the unpriced terms out
+            parts = ", ".join(f"{k} {v:.1%}{'*' if k == 'loihi' and partial else ''}" for k, v in ratios.items())
             lines.append(f"VLIFNet/ESDNet ({setting}): {parts}  (paper: {PAPER_RATIO:.0%})")
     for e in result.entries:
         spiking = e.energy_pj["paper"]
