@@ -23,6 +23,7 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 MODELS = Path(__file__).resolve().parents[1] / "models"
 BUNDLED_MODEL = MODELS / "vlifnet_small.pt"
 BUNDLED_DEPLOYABLE = MODELS / "vlifnet_small_deployable.pt"
+DEFAULT_PROFILES = ("loihi", "cmos45_fp32")
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
@@ -261,8 +262,12 @@ def view(network: Path, output: Path | None, no_browser: bool, export_only: bool
 @click.option("--backend", type=click.Choice(["fast", "lava"]), default="fast", show_default=True)
 @click.option("--dump", type=click.Path(path_type=Path), help="Write every layer's events per step (.npz).")
 @click.option("--steps", type=int, help="Plain netx file: steps to run (default: /simulation/tSample, or T frames).")
+@click.option("--energy", "with_energy", is_flag=True,
+              help="Count this run too: per-layer energy table, OUT_energy.json and OUT_energy.png beside OUT.")
+@click.option("--profile", "profiles", multiple=True, default=DEFAULT_PROFILES, show_default=True,
+              help="With --energy: bundled profile or TOML file; repeat for several.")
 def simulate(network: Path, input_path: Path, target: Path | None, output: Path, backend: str,
-             dump: Path | None, steps: int | None) -> None:
+             dump: Path | None, steps: int | None, with_energy: bool, profiles: tuple[str, ...]) -> None:
     """Run a converted network in fixed point (fast back end or Lava) and derain an image, or run
     a plain netx file (lava-dl's own networks) on an input array."""
     from neuro_deploy import simulate as sim
@@ -273,6 +278,8 @@ def simulate(network: Path, input_path: Path, target: Path | None, output: Path,
     if dump is not None and dump.suffix != ".npz":
         raise NeuroDeployError(f"--dump {dump}: expected a .npz file name")
     if is_plain_netx(network):
+        if with_energy:
+            raise NeuroDeployError(f"--energy: for a plain netx file use `neuro-deploy energy {network}`")
         _simulate_netx(network, input_path, target, output, backend, dump, steps)
         return
     if steps is not None:
@@ -286,8 +293,16 @@ def simulate(network: Path, input_path: Path, target: Path | None, output: Path,
     if clean is not None and clean.shape[:2] != x.shape[-2:]:
         raise NeuroDeployError(f"target {target} is {clean.shape[1]}x{clean.shape[0]}, input is "
                                f"{x.shape[-1]}x{x.shape[-2]}")
+    if with_energy:  # profiles are checked before the run, so a typo fails at once
+        from neuro_deploy.energy.profiles import load_profiles
+        from neuro_deploy.energy.run import simulate_and_count
+
+        loaded = load_profiles(profiles)
     with progress(f"simulate ({backend})") as update:
-        result = sim.simulate(net, x, backend, keep_events=dump is not None, on_tile=update)
+        if with_energy:
+            result, counts = simulate_and_count(net, x, backend, keep_events=dump is not None, on_tile=update)
+        else:
+            result = sim.simulate(net, x, backend, keep_events=dump is not None, on_tile=update)
     if output.suffix.lower() == ".npy":
         with atomic_path(output) as tmp, open(tmp, "wb") as f:
             np.save(f, result.output.transpose(2, 0, 1).astype(np.float32))
@@ -305,6 +320,12 @@ def simulate(network: Path, input_path: Path, target: Path | None, output: Path,
             click.echo(f"float vs target : {_format_metrics(evaluate(reference, clean))}")
     if reference is not None:
         click.echo(f"{backend} vs float model: {_format_metrics(evaluate(result.output, reference))}")
+    if with_energy:
+        from neuro_deploy.energy import report as energy_report
+
+        report = energy_report.build_report(counts, loaded)
+        _show_energy(report, "table", output.with_name(f"{output.stem}_energy.json"),
+                     output.with_name(f"{output.stem}_energy.png"))
 
 
 def _simulate_netx(network: Path, input_path: Path, target: Path | None, output: Path, backend: str,
@@ -349,7 +370,7 @@ def _float_reference(net, x):
 @click.option("--input", "input_path", required=True, type=click.Path(path_type=Path),
               help="Image or .npy: (C,H,W) values or (T,C,H,W) frames; a plain netx file takes a .npy of its input shape.")
 @click.option("--backend", type=click.Choice(["fast", "lava"]), default="fast", show_default=True)
-@click.option("--profile", "profiles", multiple=True, default=("loihi", "cmos45_fp32"), show_default=True,
+@click.option("--profile", "profiles", multiple=True, default=DEFAULT_PROFILES, show_default=True,
               help="Bundled profile (hw_profiles/NAME.toml) or a TOML file; repeat for several.")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 @click.option("--plot", type=click.Path(path_type=Path), help="Bar chart of the energy per layer (.png, .pdf, .svg).")
@@ -358,8 +379,6 @@ def _float_reference(net, x):
 def energy(network: Path, input_path: Path, backend: str, profiles: tuple[str, ...], fmt: str, plot: Path | None,
            json_out: Path | None, steps: int | None) -> None:
     """Per-layer events, synaptic ops, MACs and neuron updates of a run, priced on hardware profiles."""
-    import json
-
     from neuro_deploy.energy import report as energy_report
     from neuro_deploy.energy.profiles import load_profiles
     from neuro_deploy.energy.run import count_file
@@ -369,7 +388,15 @@ def energy(network: Path, input_path: Path, backend: str, profiles: tuple[str, .
         energy_report.check_plot_path(plot)
     with progress(f"energy ({backend})") as update:
         counts = count_file(network, input_path, backend, steps, on_tile=update)
-    report = energy_report.build_report(counts, loaded)
+    _show_energy(energy_report.build_report(counts, loaded), fmt, json_out, plot)
+
+
+def _show_energy(report: dict, fmt: str, json_out: Path | None, plot: Path | None) -> None:
+    """Print an energy report as a table, CSV or JSON, and write its JSON and bar chart when asked."""
+    import json
+
+    from neuro_deploy.energy import report as energy_report
+
     if fmt == "json":
         click.echo(json.dumps(report, indent=1))
     elif fmt == "csv":
@@ -431,7 +458,8 @@ def compare(vlifnet_path: Path, esdnet_path: Path, deployable_path: Path, image_
 @click.option("-o", "--output-dir", default="out/demo", show_default=True, type=click.Path(path_type=Path))
 @click.option("--backend", type=click.Choice(["fast", "lava"]), default="lava", show_default=True)
 def demo(model_path: Path, deployable_path: Path, output_dir: Path, backend: str) -> None:
-    """The main job on bundled data: derain, convert the deployable model, run it on Lava."""
+    """The main job on bundled data: derain, convert the deployable model, run it on Lava with its
+    energy report, and compare VLIFNet with ESDNet as the paper does."""
     ctx = click.get_current_context()
     inputs, targets = ASSETS / "demo" / "input", ASSETS / "demo" / "target"
     for name in ("rain_demo.png", "rain_demo_heavy.png"):
@@ -443,9 +471,15 @@ def demo(model_path: Path, deployable_path: Path, output_dir: Path, backend: str
     click.echo(f"== convert {deployable_path.name} to Loihi fixed point")
     ctx.invoke(convert, checkpoint=deployable_path, arch=None, output=net, calibrate=None, timesteps=None, size=64,
                strict=True, headroom=2.0)
-    click.echo(f"== simulate {net.name} on the {backend} back end (rain_demo.png)")
+    click.echo(f"== simulate {net.name} on the {backend} back end (rain_demo.png), counting its events")
     ctx.invoke(simulate, network=net, input_path=inputs / "rain_demo.png", target=targets / "rain_demo.png",
-               output=output_dir / f"rain_demo_{backend}.png", backend=backend, dump=None)
+               output=output_dir / f"rain_demo_{backend}.png", backend=backend, dump=None, steps=None,
+               with_energy=True, profiles=DEFAULT_PROFILES)
+    click.echo("== VLIFNet vs ESDNet: the paper's energy comparison, on the bundled models")
+    ctx.invoke(compare, vlifnet_path=MODELS / "vlifnet_small.pt", esdnet_path=MODELS / "esdnet_small.pt",
+               deployable_path=deployable_path, image_path=None, size=64, release_size=256, no_release=False,
+               profile="cmos45_fp32", loihi_profile="loihi", fmt="table",
+               json_out=output_dir / "compare.json")
 
 
 def main(argv: list[str] | None = None) -> None:

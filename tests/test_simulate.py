@@ -82,3 +82,28 @@ def test_lava_backend_through_the_cli(capsys, small_net, tmp_path):
         assert run_cli(capsys, "simulate", small_net / "m.net", "--input", tmp_path / "in.png", "-o",
                        tmp_path / f"{backend}.npy", "--backend", backend)[0] == 0
     assert np.array_equal(np.load(tmp_path / "fast.npy"), np.load(tmp_path / "lava.npy"))
+
+
+def test_simulate_with_energy_counts_the_same_run_as_the_energy_command(capsys, small_net, tmp_path):
+    import json
+
+    write_image(tmp_path / "in.png", np.random.default_rng(2).random((16, 16, 3)))
+    code, out, _ = run_cli(capsys, "simulate", small_net / "m.net", "--input", tmp_path / "in.png", "-o",
+                           tmp_path / "out.png", "--energy", "--profile", "loihi")
+    assert code == 0, out
+    assert read_image(tmp_path / "out.png").shape == (16, 16, 3)
+    assert (tmp_path / "out_energy.png").stat().st_size > 0
+    report = json.loads((tmp_path / "out_energy.json").read_text())
+    code, out, _ = run_cli(capsys, "energy", small_net / "m.net", "--input", tmp_path / "in.png", "--profile",
+                           "loihi", "--format", "json")
+    assert code == 0
+    assert report == json.loads(out)
+    assert report["total"]["synops"] > 0
+
+
+def test_simulate_energy_refuses_an_unknown_profile_before_running(capsys, small_net, tmp_path):
+    write_image(tmp_path / "in.png", np.random.default_rng(2).random((16, 16, 3)))
+    code, _, err = run_cli(capsys, "simulate", small_net / "m.net", "--input", tmp_path / "in.png", "-o",
+                           tmp_path / "out.png", "--energy", "--profile", "no_such_chip")
+    assert_one_line_error(code, err, "no_such_chip")
+    assert not (tmp_path / "out.png").exists()

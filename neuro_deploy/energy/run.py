@@ -18,7 +18,7 @@ from neuro_deploy.progress import Update
 from neuro_deploy.simulate import BACKENDS, Simulation, read_input, simulate
 
 
-def simulate_and_count(net: NetworkFile, x: np.ndarray, backend: str = "fast",
+def simulate_and_count(net: NetworkFile, x: np.ndarray, backend: str = "fast", keep_events: bool = False,
                        on_tile: Update | None = None) -> tuple[Simulation, Counts]:
     """Derain `x` (`(C,H,W)` or `(T,C,H,W)`) and count the run, all tiles summed, in one simulation.
 
@@ -32,7 +32,7 @@ def simulate_and_count(net: NetworkFile, x: np.ndarray, backend: str = "fast",
             runs[tile] = counter.start()
         counter.add(runs[tile], layer, first, payload)
 
-    result = simulate(net, x, backend, on_tile=on_tile, on_events=on_events)
+    result = simulate(net, x, backend, keep_events, on_tile=on_tile, on_events=on_events)
     total, *rest = (counter.finish(runs[k]) for k in sorted(runs))
     for counts in rest:
         total.add(counts)
@@ -40,7 +40,7 @@ def simulate_and_count(net: NetworkFile, x: np.ndarray, backend: str = "fast",
 
 
 def count_network(net: NetworkFile, x: np.ndarray, backend: str = "fast", on_tile: Update | None = None) -> Counts:
-    return simulate_and_count(net, x, backend, on_tile)[1]
+    return simulate_and_count(net, x, backend, on_tile=on_tile)[1]
 
 
 def count_chain(path: str | Path, input_path: str | Path, backend: str = "fast", steps: int | None = None) -> Counts:
