@@ -68,7 +68,7 @@ def _brute_fanout(mask: np.ndarray, hw: tuple[int, int], stride: int, padding: i
 
 
 @pytest.mark.parametrize("k,stride,padding,upsample,dilation", [
-    (3, 1, 1, 1, 1), (3, 2, 1, 1, 1), (5, 2, 0, 1, 1), (3, 1, 2, 1, 2), (1, 1, 0, 2, 1), (3, 1, 1, 2, 1),
+    (3, 1, 1, 1, 1), (3, 2, 1, 1, 1), (5, 2, 0, 1, 1), (3, 1, 2, 1, 2), (1, 1, 0, 1, 1), (1, 1, 0, 2, 1), (3, 1, 1, 2, 1),
     (3, 2, 1, 2, 1)])
 def test_fanout_is_exact_at_borders_and_through_upsampling(k, stride, padding, upsample, dilation):
     mask = np.random.default_rng(k + stride + upsample).random((4, 3, k, k)) > 0.4

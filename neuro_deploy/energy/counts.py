@@ -111,6 +111,8 @@ def fanout_map(mask: np.ndarray, in_hw: tuple[int, int], out_hw: tuple[int, int]
     [mask[o, c] has a tap in ty x tx]`, computed per distinct kernel pattern.
     """
     out_ch, in_ch, kh, kw = mask.shape
+    if (kh, kw, upsample) == (1, 1, 1) and tuple(stride) == (1, 1) and tuple(padding) == (0, 0):  # pointwise
+        return np.broadcast_to(np.count_nonzero(mask[:, :, 0, 0], axis=0)[:, None, None], (in_ch, *in_hw)).copy()
     rows = axis_patterns(in_hw[0], out_hw[0], kh, stride[0], padding[0], dilation[0], upsample)
     cols = axis_patterns(in_hw[1], out_hw[1], kw, stride[1], padding[1], dilation[1], upsample)
     rows_bits = mask.reshape(out_ch * in_ch, kh * kw).astype(bool)

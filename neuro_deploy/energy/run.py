@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from neuro_deploy.energy.counts import ChainCounter, Counts, NetworkCounter
 from neuro_deploy.errors import NeuroDeployError
@@ -32,7 +33,8 @@ def simulate_and_count(net: NetworkFile, x: np.ndarray, backend: str = "fast", k
             runs[tile] = counter.start()
         counter.add(runs[tile], layer, first, payload)
 
-    result = simulate(net, x, backend, keep_events, on_tile=on_tile, on_events=on_events)
+    with threadpool_limits(1, user_api="blas"):  # numpy's BLAS threads would fight torch's for the 2 cores
+        result = simulate(net, x, backend, keep_events, on_tile=on_tile, on_events=on_events)
     total, *rest = (counter.finish(runs[k]) for k in sorted(runs))
     for counts in rest:
         total.add(counts)
