@@ -29,16 +29,21 @@ class Simulation:
     tiles: int = 0
 
 
+def load_array(path: Path) -> np.ndarray:
+    """A `.npy` input, never unpickled; a missing or unreadable file is a one-line error."""
+    if not path.is_file():
+        raise NeuroDeployError(f"cannot read input {path}: no such file")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise NeuroDeployError(f"cannot read input {path}: {exc}") from None
+
+
 def read_input(path: str | Path, channels: int, timesteps: int) -> np.ndarray:
     """`(C, H, W)` image or `(T, C, H, W)` frames in [0, 1] from an image file or a `.npy` array."""
     path = Path(path)
     if path.suffix.lower() == ".npy":
-        if not path.is_file():
-            raise NeuroDeployError(f"cannot read input {path}: no such file")
-        try:
-            x = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise NeuroDeployError(f"cannot read input {path}: {exc}") from None
+        x = load_array(path)
         if x.ndim not in (3, 4):
             raise NeuroDeployError(f"input {path} has shape {x.shape}; expected (C,H,W) or (T,C,H,W)")
         if x.ndim == 4 and x.shape[0] != timesteps:

@@ -14,7 +14,7 @@ import numpy as np
 
 from neuro_deploy.errors import NeuroDeployError
 from neuro_deploy.netx_chain import Chain, read_chain
-from neuro_deploy.simulate import BACKENDS
+from neuro_deploy.simulate import BACKENDS, load_array
 
 #: inputs below this magnitude overflow neither Lava's int32 input neurons nor their 24-bit current
 INPUT_LIMIT = 1 << 17
@@ -37,12 +37,7 @@ def read_chain_input(path: str | Path, chain: Chain) -> np.ndarray:
     path = Path(path)
     if path.suffix.lower() != ".npy":
         raise NeuroDeployError(f"input {path}: a plain netx network takes a .npy array")
-    if not path.is_file():
-        raise NeuroDeployError(f"cannot read input {path}: no such file")
-    try:
-        x = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise NeuroDeployError(f"cannot read input {path}: {exc}") from None
+    x = load_array(path)
     shape = chain.input_shape
     if (x.shape != shape and x.shape[1:] != shape) or x.size == 0:
         raise NeuroDeployError(f"input {path} has shape {x.shape}; {chain.path} takes {shape} values "
