@@ -87,7 +87,9 @@ def _price(counts: FloatCounts, profile: Profile) -> dict[str, float]:
 def _weights_note(ckpt: zoo.Checkpoint) -> str:
     steps = ckpt.meta.get("steps_done")
     name = Path(ckpt.path or "").name
-    return f"trained ({steps} steps): {name}" if steps else f"{name} (no training record)"
+    start = ckpt.meta.get("train", {}).get("init")
+    after = f" after init from {Path(start).name}" if start else ""
+    return f"trained ({steps} steps{after}): {name}" if steps else f"{name} (no training record)"
 
 
 def _deploy(checkpoint: Path, image: torch.Tensor, size: int, profile: Profile) -> dict[str, Any]:
