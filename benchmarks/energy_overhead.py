@@ -1,6 +1,6 @@
 """What counting for the energy report adds to a simulation's wall time (target: at most 10%).
 
-    .venv/bin/python benchmarks/energy_overhead.py [--checkpoint CKPT] [--image IMG] [--repeats 3]
+    .venv/bin/python benchmarks/energy_overhead.py [--checkpoint CKPT] [--image IMG] [--repeats 7]
 
 Converts the shipped small deployable VLIFNet (a random one of the same kind when the checkpoint
 is missing, said in the output) at 64x64, then times on the fast back end, best of `--repeats`
@@ -61,7 +61,7 @@ def main() -> None:
     parser.add_argument("--checkpoint", type=Path, default=REPO / "models" / "vlifnet_small_deployable.pt")
     parser.add_argument("--image", type=Path, default=REPO / "neuro_deploy" / "assets" / "demo" / "input" /
                         "rain_demo_heavy.png")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint, source = args.checkpoint, args.checkpoint.name
