@@ -137,7 +137,8 @@ def train(
 ) -> Checkpoint:
     """Train (or resume) and write the checkpoint to `out` every `save_every` steps and at the end."""
     torch.manual_seed(cfg.seed)
-    model = zoo.build(cfg.arch, **cfg.model)
+    device = torch.device(cfg.device)
+    model = zoo.build(cfg.arch, **cfg.model).to(device)  # before the optimizer, whose state follows it
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     generator = torch.Generator().manual_seed(cfg.seed)
     step, elapsed, losses = 0, 0.0, []
@@ -166,10 +167,6 @@ def train(
         save_checkpoint(out, ckpt)
         return ckpt
 
-    device = torch.device(cfg.device)
-    model.to(device)
-    if resume is not None:  # the optimizer state follows the parameters' device
-        optimizer.load_state_dict(optimizer.state_dict())
     model.train()
     while step < cfg.steps:
         started = time.perf_counter()
