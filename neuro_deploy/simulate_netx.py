@@ -24,6 +24,7 @@ INPUT_LIMIT = 1 << 17
 class ChainSimulation:
     chain: Chain
     steps: int
+    inputs: np.ndarray  # what was fed: the input shape, or `(T, *shape)` frames
     events: dict[str, np.ndarray]  # "layer/<i>" -> `[steps, *shape]`, one entry per neuron layer
 
     @property
@@ -82,4 +83,4 @@ def simulate_netx(network: str | Path, input_path: str | Path, steps: int | None
 
         run = run_chain_fast(chain, x, steps)
     events = {f"layer/{layer.index}": e for layer, e in zip(chain.layers, run.events)}
-    return ChainSimulation(chain, steps, events)
+    return ChainSimulation(chain, steps, x, events)

@@ -48,10 +48,10 @@ def count_network(net: NetworkFile, x: np.ndarray, backend: str = "fast", on_til
 def count_chain(path: str | Path, input_path: str | Path, backend: str = "fast", steps: int | None = None) -> Counts:
     """Counts of a plain netx file's run on the chain simulators (`simulate_netx`)."""
     from neuro_deploy.sim.chain_fast import input_frames
-    from neuro_deploy.simulate_netx import read_chain_input, simulate_netx
+    from neuro_deploy.simulate_netx import simulate_netx
 
     sim = simulate_netx(path, input_path, steps, backend)
-    frames = input_frames(read_chain_input(input_path, sim.chain), sim.chain.input_shape, sim.steps)
+    frames = input_frames(sim.inputs, sim.chain.input_shape, sim.steps)
     return ChainCounter(sim.chain).count([sim.events[f"layer/{layer.index}"] for layer in sim.chain.layers], frames)
 
 
