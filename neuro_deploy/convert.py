@@ -17,9 +17,12 @@ from neuro_deploy.errors import NeuroDeployError
 from neuro_deploy.frontend import capture
 from neuro_deploy.ir.graph import Graph, Synapse
 from neuro_deploy.netx_io import placement, write_network
+from neuro_deploy.ir.quantized import Quantized
 from neuro_deploy.passes.align import align
+from neuro_deploy.passes.legalize import split_delays, split_upsampling
 from neuro_deploy.passes.lower import lower
-from neuro_deploy.passes.quantize import STATE_BITS, Quantized, quantize
+from neuro_deploy.passes.quantize import PAYLOAD_BITS, STATE_BITS, quantize
+from neuro_deploy.target import check
 
 BUNDLED_CALIBRATION = Path(__file__).resolve().parent / "assets" / "demo" / "input"
 
@@ -57,7 +60,10 @@ def host_layers(graph: Graph) -> list[str]:
 
 
 def convert(checkpoint: str | Path, arch: str | None = None, calibrate: str | Path | None = None, size: int = 64,
-            timesteps: int | None = None, strict: bool = False, headroom: float = 2.0) -> Conversion:
+            timesteps: int | None = None, strict: bool = False, headroom: float = 2.0,
+            payload_bits: int = PAYLOAD_BITS, allow_violations: bool = False) -> Conversion:
+    """Capture, lower, legalize, align and quantize; refuse a result that breaks a Loihi limit
+    (`neuro_deploy.target`) unless `allow_violations`, which records the violations in the file."""
     ckpt = zoo.read_checkpoint(checkpoint, arch)
     if timesteps is not None and timesteps != ckpt.config.get("T", 4):
         if any("attn.ta." in k or "time_attention" in k for k in ckpt.state_dict):
@@ -69,13 +75,21 @@ def convert(checkpoint: str | Path, arch: str | None = None, calibrate: str | Pa
     hosts = host_layers(lowered)
     if strict and hosts:
         raise NeuroDeployError(f"--strict: {len(hosts)} ops have no neurocore equivalent: {', '.join(hosts)}")
+    split_upsampling(lowered)
     latency = align(lowered)
-    q = quantize(lowered, calibration_images(calibrate, size), headroom)
+    split_delays(lowered)
+    q = quantize(lowered, calibration_images(calibrate, size), headroom, payload_bits)
+    violations = check(q)
+    if violations and not allow_violations:
+        more = f" (and {len(violations) - 1} more; --allow-violations writes the file anyway)" \
+            if len(violations) > 1 else " (--allow-violations writes the file anyway)"
+        raise NeuroDeployError(f"not deployable on Loihi: {violations[0]}{more}")
     meta = {
         "producer": f"neuro-deploy {__version__}",
         "source": {"path": ckpt.path, "sha256": ckpt.sha256, "arch": ckpt.arch, "config": ckpt.config},
         "settings": {"size": size, "timesteps": model.T, "headroom": headroom, "strict": strict,
-                     "calibration": str(calibrate or BUNDLED_CALIBRATION)},
+                     "payload_bits": payload_bits, "calibration": str(calibrate or BUNDLED_CALIBRATION)},
+        "violations": [str(v) for v in violations],
         "input_shape": [model.patch_embed.proj.in_channels, size, size],
         "latency": latency,
         "steps": latency + 1,

@@ -24,9 +24,9 @@ from neuro_deploy.atomic import atomic_path
 from neuro_deploy.errors import NeuroDeployError
 from neuro_deploy.ir import graph as ir
 from neuro_deploy.ir.graph import LIF, Edge, Graph, Input, Node, Output, Synapse
-from neuro_deploy.passes.quantize import QLayer, QSynapse, Quantized
+from neuro_deploy.ir.quantized import QLayer, QSynapse, Quantized
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 NODE_KINDS: dict[str, type[Node]] = {
     cls.kind: cls for cls in vars(ir).values()
     if isinstance(cls, type) and issubclass(cls, Node) and cls is not Node
@@ -158,7 +158,7 @@ def write_network(path: str | Path, q: Quantized, meta: dict[str, Any]) -> None:
             for key, value in (("name", name), ("module", node.module), ("src", index[src]), ("dst", index[edge.dst]),
                                ("port", edge.port), ("stride", node.stride), ("padding", node.padding),
                                ("upsample", node.upsample), ("offset", node.offset), ("width", node.width),
-                               ("delay", node.delay), ("start", node.start), ("emit", node.emit), ("steps", node.steps),
+                               ("delay", node.delay), ("stage", node.stage), ("start", node.start), ("emit", node.emit), ("steps", node.steps),
                                ("shape", node.shape)):
                 _put(g, key, value)
             for key, value in dataclasses.asdict(qs).items():
@@ -224,10 +224,10 @@ def _read_extension(f: h5py.File, ext: h5py.Group, path: str) -> NetworkFile:
         g = _require(ext_syns, str(j), path)
         v = {k: _get(d) for k, d in g.items()}
         qs = QSynapse(np.asarray(v["mantissa"], np.int16), int(v["exp"]), int(v["shift"]), float(v["clipped"]),
-                      float(v["error"]))
+                      float(v["error"]), float(v["acc_peak"]))
         syn = Synapse(v["name"], v["module"], weight=qs.real_weight(), stride=int(v["stride"]),
                       padding=int(v["padding"]), upsample=int(v["upsample"]), offset=int(v["offset"]),
-                      width=int(v["width"]), delay=int(v["delay"]))
+                      width=int(v["width"]), delay=int(v["delay"]), stage=bool(v["stage"]))
         syn.shape, syn.steps = tuple(int(x) for x in v["shape"]), int(v["steps"])
         syn.start, syn.emit = int(v["start"]), int(v["emit"])
         graph.nodes[syn.name] = syn

@@ -11,7 +11,7 @@ from neuro_deploy.frontend import capture
 from neuro_deploy.ir.execute import execute
 from neuro_deploy.passes.align import align
 from neuro_deploy.passes.lower import lower
-from neuro_deploy.passes.quantize import WEIGHT_MAX, WEIGHT_MIN, quantize, quantize_weight
+from neuro_deploy.passes.quantize import EXP_MIN, WEIGHT_MAX, WEIGHT_MIN, quantize, quantize_weight
 from neuro_deploy.sim.fixed import lif, nilif, run_fixed, shift, upsample2x_int
 from neuro_deploy.zoo.neurons import NILIF, patches_to_time, time_to_channels
 
@@ -29,13 +29,21 @@ def test_shift_is_floor_like_numpy_right_shift():
 
 
 def test_weight_quantization_even_mantissas_and_error():
-    w = np.random.default_rng(0).normal(0, 0.1, (8, 8, 3, 3))
+    w = np.random.default_rng(0).normal(0, 1.0, (8, 8, 3, 3))
     q = quantize_weight(w)
     assert q.mantissa.min() >= WEIGHT_MIN and q.mantissa.max() <= WEIGHT_MAX
     assert not (q.mantissa % 2).any()
     assert np.abs(q.mantissa).max() >= 128  # the finest exponent uses the top bit
     assert q.error < 0.02 and q.clipped == 0.0  # 7 significant bits
     assert np.abs(q.real_weight() - w).max() <= 2.0**q.exp  # half a mantissa step of 2
+
+
+def test_weight_exponent_never_finer_than_loihi_allows():
+    w = np.random.default_rng(0).normal(0, 1e-3, (8, 8, 3, 3))  # would want exponent -17
+    q = quantize_weight(w)
+    assert q.exp == EXP_MIN
+    assert np.abs(q.mantissa).max() <= 2  # the precision this costs, visible in the report's error
+    assert q.error > 0.2
 
 
 def test_lif_matches_lava_formula_by_hand():

@@ -1,6 +1,17 @@
-"""Lava back end: the same events as the step simulator and the fast back end, step for step."""
+"""Lava back end: Lava's own processes give the fast back end's events, step for step, layer by layer.
+
+The fast back end (`sim/fixed.py`, torch) and the Lava back end (Lava's Conv, Sparse, DelaySparse,
+LIF and GradedVec models, plus neuro-deploy neuron programs in numpy) share no arithmetic.
+"""
 
 from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,13 +19,18 @@ import torch
 
 from neuro_deploy import zoo
 from neuro_deploy.convert import convert, write
+from neuro_deploy.energy.counts import KEYS, NetworkCounter
 from neuro_deploy.errors import NeuroDeployError
-from neuro_deploy.netx_io import read_network
+from neuro_deploy.netx_io import read_network, write_network
 from neuro_deploy.sim.fixed import run_fixed
-from neuro_deploy.sim.stepwise import run_stepwise
+from neuro_deploy.sim.lava import run_lava
 from neuro_deploy.simulate import place_windows
+from neuro_deploy.target import synapse_process
 
-from conftest import reference_file
+from conftest import REPO, reference_file
+
+DEPLOYABLE = {"dim": 8, "en_num_blocks": [1, 1, 1, 1], "de_num_blocks": [1, 1, 1, 1], "attention": False,
+              "enhance_product": False}
 
 
 def fast_events(net, image: np.ndarray, steps: int) -> dict[str, np.ndarray]:
@@ -25,64 +41,124 @@ def fast_events(net, image: np.ndarray, steps: int) -> dict[str, np.ndarray]:
     return place_windows(net, windows)
 
 
-@pytest.fixture(scope="module")
-def deployable_net(tmp_path_factory):
-    torch.manual_seed(3)
-    model = zoo.build("vlifnet", dim=8, en_num_blocks=[1, 1, 1, 1], de_num_blocks=[1, 1, 1, 1],
-                      attention=False, enhance_product=False)
-    d = tmp_path_factory.mktemp("lava")
-    zoo.save_checkpoint(d / "m.pt", zoo.Checkpoint("vlifnet", {"dim": 8, "en_num_blocks": [1, 1, 1, 1],
-                        "de_num_blocks": [1, 1, 1, 1], "attention": False, "enhance_product": False},
-                        model.state_dict()))
-    write(convert(d / "m.pt", size=16), d / "m.net")
-    return read_network(d / "m.net")
+def lava_events(net, image: np.ndarray) -> dict[str, np.ndarray]:
+    return run_lava(net.path, net.quantized, image.astype(np.float32), int(net.meta["steps"]))
 
 
-def test_stepwise_equals_fast_backend_at_every_step(deployable_net):
-    image = np.random.default_rng(0).random((3, 16, 16))
-    steps = deployable_net.meta["steps"]
-    fast = fast_events(deployable_net, image, steps)
-    stepped = run_stepwise(deployable_net.quantized, image, steps)
-    assert all(np.array_equal(stepped[n], fast[n]) for n in fast)
-    assert any(stepped[n].any() for n in stepped if deployable_net.quantized.graph.nodes[n].kind == "lif")
-
-
-def test_stepwise_equals_fast_backend_with_host_layers(tmp_path):
-    ref = torch.load(reference_file("official_esdnet_small.pt"), weights_only=True)
-    torch.save(ref["state_dict"], tmp_path / "e.pth")
-    write(convert(tmp_path / "e.pth", size=16), tmp_path / "e.net")
-    net = read_network(tmp_path / "e.net")
-    image = np.random.default_rng(1).random((3, 16, 16))
-    fast = fast_events(net, image, net.meta["steps"])
-    stepped = run_stepwise(net.quantized, image, net.meta["steps"])
-    assert all(np.array_equal(stepped[n], fast[n]) for n in fast)
-
-
-def test_lava_run_is_bit_identical_to_the_fast_backend(deployable_net):
-    from neuro_deploy.sim.lava import run_lava
-
-    image = np.random.default_rng(2).random((3, 16, 16))
-    steps = deployable_net.meta["steps"]
-    lava = run_lava(deployable_net, image)
-    fast = fast_events(deployable_net, image, steps)
+def assert_same_events(net, lava: dict[str, np.ndarray], fast: dict[str, np.ndarray]) -> None:
+    assert set(lava) == set(fast) == set(net.quantized.layers)
     mismatched = [n for n in fast if not np.array_equal(lava[n], fast[n])]
-    assert not mismatched
-    assert sum(int(np.count_nonzero(v)) for v in lava.values()) > 0
+    assert not mismatched, f"{len(mismatched)} layers differ, first {mismatched[0]}"
 
 
-def test_lava_failure_names_the_layer_and_leaves_no_processes(deployable_net, monkeypatch):
-    import multiprocessing
+@pytest.fixture(scope="module")
+def deployable(tmp_path_factory):
+    """The bundled deployable VLIFNet at 16x16, run once on Lava (the run the tests below share)."""
+    d = tmp_path_factory.mktemp("lava")
+    write(convert(REPO / "models" / "vlifnet_small_deployable.pt", size=16), d / "m.net")
+    net = read_network(d / "m.net")
+    image = np.random.default_rng(2).random((3, 16, 16))
+    return net, image, lava_events(net, image)
 
-    from neuro_deploy.sim import lava as lava_backend
-    from neuro_deploy.sim import stepwise
 
-    def broken(self, s, inputs):
-        if self.name.endswith("lif_1") and s == 3:
-            raise ValueError("injected fault")
-        return original(self, s, inputs)
+def test_lava_run_of_the_bundled_deployable_model_equals_the_fast_backend(deployable):
+    net, image, lava = deployable
+    assert_same_events(net, lava, fast_events(net, image, net.meta["steps"]))
+    kinds = {net.quantized.graph.nodes[n].kind for n, v in lava.items() if v.any()}
+    assert {"input", "lif", "nilif", "relay", "accumulate"} <= kinds  # every kind was active
+    graph = net.quantized.graph
+    used = {synapse_process(graph.nodes[s]) for s in net.quantized.synapses}
+    assert used == {"Conv", "Sparse", "DelaySparse"}
 
-    original = stepwise.LayerStepper.step
-    monkeypatch.setattr(stepwise.LayerStepper, "step", broken)
-    with pytest.raises(NeuroDeployError, match=r"Lava run failed in layer \d+ \(.*lif_1\): ValueError: injected"):
-        lava_backend.run_lava(deployable_net, np.zeros((3, 16, 16)))
-    assert not multiprocessing.active_children()
+
+def test_energy_counts_from_lava_equal_those_of_the_fast_backend(deployable):
+    net, image, lava = deployable
+    counter = NetworkCounter(net)
+    a, b = counter.count(lava), counter.count(fast_events(net, image, net.meta["steps"]))
+    assert all(np.array_equal(x.per_step[k], y.per_step[k]) for x, y in zip(a.layers, b.layers) for k in KEYS)
+    assert sum(layer.synops for layer in a.layers) > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ["vlifnet", "esdnet"])
+def test_lava_equals_fast_on_the_reference_configurations_with_host_layers(arch, tmp_path):
+    ref = torch.load(reference_file(f"official_{arch}_small.pt"), weights_only=True)
+    torch.save(ref["state_dict"], tmp_path / "m.pth")
+    write(convert(tmp_path / "m.pth", size=16), tmp_path / "m.net")
+    net = read_network(tmp_path / "m.net")
+    assert net.meta["host_layers"] > 0
+    image = np.random.default_rng(1).random((3, 16, 16))
+    assert_same_events(net, lava_events(net, image), fast_events(net, image, net.meta["steps"]))
+
+
+@pytest.mark.slow
+def test_lava_equals_fast_on_the_bundled_deployable_model_at_64(tmp_path):
+    write(convert(REPO / "models" / "vlifnet_small_deployable.pt", size=64), tmp_path / "m.net")
+    net = read_network(tmp_path / "m.net")
+    image = np.random.default_rng(4).random((3, 64, 64))
+    assert_same_events(net, lava_events(net, image), fast_events(net, image, net.meta["steps"]))
+
+
+def test_a_failing_lava_process_is_one_error_and_leaves_no_process(deployable, tmp_path):
+    net, image, _ = deployable
+    q = net.quantized
+    relay = next(n for n, layer in q.layers.items() if "bias" in layer.params)
+    q.layers[relay].params["bias"] = np.zeros(3, np.int64)  # the wrong number of channels: fails mid-run
+    write_network(tmp_path / "broken.net", q, net.meta)
+    try:
+        with pytest.raises(NeuroDeployError, match=r"Lava run failed: ValueError: operands could not be broadcast"):
+            run_lava(str(tmp_path / "broken.net"), q, image.astype(np.float32), int(net.meta["steps"]))
+    finally:
+        q.layers[relay].params["bias"] = read_network(net.path).quantized.layers[relay].params["bias"]
+    assert not _descendants(os.getpid())
+
+
+def _descendants(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-e", "-o", "pid=,ppid=,stat="], capture_output=True, text=True).stdout.split("\n")
+    children: dict[int, list[tuple[int, str]]] = {}
+    for line in out:
+        if line.strip():
+            p, pp, stat = line.split()[:3]
+            children.setdefault(int(pp), []).append((int(p), stat))
+    found, todo = [], [pid]
+    while todo:
+        for child, stat in children.get(todo.pop(), []):
+            if not stat.startswith("Z"):
+                found.append(child)
+            todo.append(child)
+    return found
+
+
+def _session(sid: int) -> list[int]:
+    out = subprocess.run(["ps", "-e", "-o", "pid=,sid=,stat="], capture_output=True, text=True).stdout.split("\n")
+    return [int(p) for p, s, stat in (line.split()[:3] for line in out if line.strip())
+            if int(s) == sid and not stat.startswith("Z")]
+
+
+def test_ctrl_c_during_a_lava_run_stops_every_process_within_seconds(deployable, tmp_path):
+    net, image, _ = deployable
+    np.save(tmp_path / "in.npy", image.astype(np.float32))
+    cli = subprocess.Popen([sys.executable, "-m", "neuro_deploy.cli", "simulate", net.path, "--input",
+                            str(tmp_path / "in.npy"), "-o", str(tmp_path / "out.npy"), "--backend", "lava"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(_descendants(cli.pid)) < 50:  # Lava has forked its processes
+        time.sleep(0.2)
+    assert len(_descendants(cli.pid)) >= 50
+    workers = _descendants(cli.pid)
+    cli.send_signal(signal.SIGINT)
+    start = time.monotonic()
+    _, err = cli.communicate(timeout=30)
+    assert time.monotonic() - start < 15
+    assert cli.returncode == 130 and b"Traceback" not in err
+    time.sleep(0.5)
+    assert not [p for p in workers if _alive(p)]
+    assert not (tmp_path / "out.npy").exists()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text().split(") ")[-1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return stat != "Z"

@@ -287,6 +287,8 @@ class Synapse(Node):
     `src` values are upsampled by `upsample`, convolved with `weight` (dense
     `(out, in, k, k)`), and land in channels `[offset, offset + out)` of a destination
     with `width` channels. `delay` is the axonal delay (steps beyond the one-step hop).
+    A `stage` is a fixed identity synapse that the legalization inserts (an upsampling step or
+    part of a long delay): its mantissa is 1 and it carries its source's payload unchanged.
     """
 
     weight: np.ndarray = field(default_factory=lambda: np.zeros((1, 1, 1, 1)))
@@ -296,6 +298,7 @@ class Synapse(Node):
     offset: int = 0
     width: int = 0
     delay: int = 0
+    stage: bool = False
     kind: ClassVar[str] = "synapse"
     role: ClassVar[str] = "synapse"
 

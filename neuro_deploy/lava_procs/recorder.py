@@ -38,3 +38,42 @@ class PyEventRecorderModel(PyLoihiProcessModel):
         self.events[s] = self.a_in.recv()
         if s == self.proc_params["num_steps"] - 1:
             np.save(self.proc_params["path"], self.events)
+
+
+MAX_RECORDED = 256
+
+
+class MultiRecorder(AbstractProcess):
+    """One process recording many layers: port `in<i>` saves to `paths[i]` as `[steps, *shape]`."""
+
+    def __init__(self, *, shapes: list[tuple[int, ...]], num_steps: int, paths: list[str]) -> None:
+        super().__init__(shapes=shapes, num_steps=num_steps, paths=paths)
+        for i, shape in enumerate(shapes):
+            setattr(self, f"in{i}", InPort(shape=shape))
+
+
+def _multi_run_spk(self) -> None:
+    s = self.time_step - 1
+    for i, events in enumerate(self.events):
+        events[s] = getattr(self, f"in{i}").recv()
+    if s == self.proc_params["num_steps"] - 1:
+        for path, events in zip(self.proc_params["paths"], self.events):
+            np.save(path, events)
+
+
+def _multi_init(self, proc_params) -> None:
+    PyLoihiProcessModel.__init__(self, proc_params)
+    self.events = [np.zeros((proc_params["num_steps"], *shape), np.int32) for shape in proc_params["shapes"]]
+
+
+#: Lava needs each model's ports declared on its class: one process class per port count.
+RECORDERS: dict[int, type[AbstractProcess]] = {}
+for _n in range(1, MAX_RECORDED + 1):
+    _proc = type(f"MultiRecorder{_n}", (MultiRecorder,), {"__module__": __name__})
+    _model = type(f"PyMultiRecorder{_n}Model", (PyLoihiProcessModel,), {
+        "__module__": __name__, "__init__": _multi_init, "run_spk": _multi_run_spk,
+        **{f"in{i}": LavaPyType(PyInPort.VEC_DENSE, np.int32) for i in range(_n)},
+    })
+    _model = implements(proc=_proc, protocol=LoihiProtocol)(requires(CPU)(tag("fixed_pt")(_model)))
+    globals()[_proc.__name__], globals()[_model.__name__] = _proc, _model
+    RECORDERS[_n] = _proc

@@ -4,65 +4,39 @@ Integer semantics (shared by every back end, see docs/format.md):
 
 * payloads: an `Input` sends 8-bit pixels (scale 255), a `LIF` binary spikes (scale 1),
   an `NILIF` graded levels 0..4 (scale 4), a `Relay`/`Accumulate`/host op graded
-  payloads of at most 24 bits at a power-of-two scale;
+  payloads at a power-of-two scale, at most `payload_bits` wide when a synapse reads them;
 * a synapse sums `mantissa * U(payload)` exactly (`U` = integer bilinear x2 times 16, or
-  the identity), then shifts by `exp - u` (left, or floor right: Lava's `weight_exp`);
-  the layer adds its synapses: `X = sum_i shift(conv(U(p_i), m_i), s_i)`;
-* weights are even 8-bit mantissas in [-256, 254] times `2^exp`, one exponent per synapse.
+  the identity), wraps the sum to its Lava process's accumulator, then shifts by `exp - u`
+  (left, or floor right: Lava's `weight_exp`); the layer adds its synapses;
+* weights are 8-bit mantissas times `2^exp`, one exponent per synapse.
 
-Scales are chosen so that the calibration peak, with `headroom`, fits each layer's
-24-bit state.
+Scales come from the float calibration peaks; then the integer network runs on the same
+images and every synapse whose sum (with headroom) would not fit its accumulator gets a
+coarser exponent, until all fit (`neuro_deploy.target` holds the limits).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from neuro_deploy.ir.execute import execute
-from neuro_deploy.ir.graph import (
-    LIF, NILIF, Accumulate, Graph, Input, Node, Output, Relay, Synapse,
-)
+from neuro_deploy.ir.graph import LIF, NILIF, Accumulate, Graph, Input, Node, Output, Relay, Synapse
+from neuro_deploy.ir.quantized import INPUT_SCALE, UPSAMPLE_BITS, QLayer, QSynapse, Quantized
+from neuro_deploy.sim.fixed import Probe, run_fixed
+from neuro_deploy.target import LIMITS, accumulator_limit, check
 
 STATE_BITS = 24
-PAYLOAD_LIMIT = 2 ** (STATE_BITS - 1) - 1
+PAYLOAD_LIMIT = LIMITS["graded_payload"].high
 LIF_INPUT_LIMIT = 2**16  # Lava LIF: v = v/2 + (X << 6) must stay inside 24 bits
-WEIGHT_MIN, WEIGHT_MAX = -256, 254  # even 8-bit mantissas, as lava-dl writes them
-UPSAMPLE_BITS = 4  # integer bilinear x2 multiplies by 16
-INPUT_SCALE = 255.0  # 8-bit pixels
-
-
-@dataclass
-class QSynapse:
-    mantissa: np.ndarray  # int16, even values in [WEIGHT_MIN, WEIGHT_MAX]
-    exp: int  # weight = mantissa * 2^exp, in destination units per source unit
-    shift: int  # applied to the integer sum: exp - UPSAMPLE_BITS for upsampling synapses
-    clipped: float = 0.0  # fraction of weights at the mantissa limits
-    error: float = 0.0  # relative RMS error of the quantized weights
-
-    def real_weight(self) -> np.ndarray:
-        return self.mantissa.astype(np.float64) * 2.0**self.exp
-
-
-@dataclass
-class QLayer:
-    scale: float  # output payload units per real unit
-    state_scale: float  # units of the summed synaptic input (and the neuron state) per real unit
-    payload_bits: int  # signed width of the graded payload (1 for binary spikes)
-    params: dict = field(default_factory=dict)  # kind-specific integer parameters
-    peak: float = 0.0  # calibration peak of |state| in state units
-    overflow: bool = False  # the peak (with headroom) does not fit the 24-bit state
-
-
-@dataclass
-class Quantized:
-    graph: Graph
-    layers: dict[str, QLayer]
-    synapses: dict[str, QSynapse]
-    headroom: float
+VTH_MAX = LIMITS["lif_vth"].high
+UNIT_MAX = 2**20  # NI-LIF: (levels + 1) units and the decayed state fit 24 bits
+WEIGHT_MIN, WEIGHT_MAX = LIMITS["weight_mixed"].low, LIMITS["weight_mixed"].high
+EXP_MIN, EXP_MAX = LIMITS["weight_exp"].low, LIMITS["weight_exp"].high
+PAYLOAD_BITS = 12  # default width of graded payloads that synapses read (their sums must fit 24 bits)
+REFINEMENTS = 8  # rounds of exponent corrections on the calibration run
 
 
 def _pow2_below(x: float) -> float:
@@ -87,10 +61,13 @@ def _calibrate(graph: Graph, images: torch.Tensor) -> dict[str, tuple[float, flo
     return {n: (inputs.get(n, 0.0), peak) for n, peak in outputs.items()}
 
 
-def quantize_weight(w: np.ndarray) -> QSynapse:
-    """Even 8-bit mantissas with the finest exponent that holds the largest weight."""
-    peak = float(np.abs(w).max())
-    exp = math.ceil(math.log2(peak / WEIGHT_MAX)) if peak > 0 else 0
+def quantize_weight(w: np.ndarray, exp: int | None = None) -> QSynapse:
+    """Even 8-bit mantissas with the finest exponent that holds the largest weight (or `exp`),
+    never finer than Loihi's smallest exponent."""
+    if exp is None:
+        peak = float(np.abs(w).max())
+        exp = math.ceil(math.log2(peak / WEIGHT_MAX)) if peak > 0 else 0
+    exp = min(max(exp, EXP_MIN), EXP_MAX)
     mantissa = 2 * np.round(w / 2.0 ** (exp + 1))
     clipped = float(np.mean((mantissa < WEIGHT_MIN) | (mantissa > WEIGHT_MAX)))
     mantissa = np.clip(mantissa, WEIGHT_MIN, WEIGHT_MAX).astype(np.int16)
@@ -99,47 +76,99 @@ def quantize_weight(w: np.ndarray) -> QSynapse:
     return QSynapse(mantissa, exp, exp, clipped, error)
 
 
-def _layer(node: Node, peak_in: float, peak_out: float, headroom: float) -> QLayer:
+def _layer(node: Node, peak_in: float, peak_out: float, headroom: float, payload_limit: int) -> QLayer:
+    """Scales from the float peaks: each state and payload fits its width with the headroom."""
     if isinstance(node, Input):
-        return QLayer(INPUT_SCALE, INPUT_SCALE, 9, peak=peak_out * INPUT_SCALE)
+        return QLayer(INPUT_SCALE, INPUT_SCALE, 9)
     if isinstance(node, LIF):
-        s = _pow2_below(LIF_INPUT_LIMIT / (2 * peak_in * headroom)) if peak_in else 1.0
+        cap = _pow2_below(VTH_MAX / node.threshold)  # vth = threshold * scale fits 17 bits
+        s = min(_pow2_below(LIF_INPUT_LIMIT / (2 * peak_in * headroom)), cap) if peak_in else cap
         vth = max(1, round(node.threshold * s))
-        return QLayer(1.0, s, 1, {"vth": vth, "du": 4095, "dv": 4096 - round(node.leak * 4096)},
-                      peak=2 * peak_in * s * 64)
+        return QLayer(1.0, s, 1, {"vth": vth, "du": 4095, "dv": 4096 - round(node.leak * 4096)})
     if isinstance(node, NILIF):
-        s = _pow2_below(PAYLOAD_LIMIT / (2 * peak_in * headroom)) if peak_in else 1.0
+        s = min(_pow2_below(PAYLOAD_LIMIT / (2 * peak_in * headroom)), UNIT_MAX) if peak_in else UNIT_MAX
         return QLayer(float(node.levels), s, 4, {"unit": int(s), "decay_shift": round(-math.log2(node.decay)),
-                                                 "levels": node.levels}, peak=2 * peak_in * s)
+                                                 "levels": node.levels})
     peak = max(peak_in, peak_out)
-    s = _pow2_below(PAYLOAD_LIMIT / (peak * headroom)) if peak else 1.0
+    s = _pow2_below(payload_limit / (peak * headroom)) if peak else 1.0
     params: dict = {}
     if isinstance(node, (Relay, Accumulate)) and node.bias is not None:
         params["bias"] = np.round(node.bias * s).astype(np.int64)
     if isinstance(node, Relay):
         params["relu"] = node.relu
-    return QLayer(s, s, STATE_BITS, params, peak=peak * s)
+    return QLayer(s, s, math.ceil(math.log2(peak * s * headroom + 1)) + 1 if peak else 2, params)
 
 
-def quantize(graph: Graph, calibration: torch.Tensor, headroom: float = 2.0) -> Quantized:
-    """Scales from the calibration peaks, then every synapse's mantissas and exponent."""
+def _stage_weight(node: Synapse) -> QSynapse:
+    """A fixed identity stage (upsampling or delay): mantissa 1, the destination takes the
+    source's scale times 16 (upsampling) or unchanged."""
+    c = node.weight.shape[0]
+    exp = UPSAMPLE_BITS if node.upsample > 1 else 0
+    return QSynapse(np.eye(c, dtype=np.int16).reshape(c, c, 1, 1), exp, 0)
+
+
+def quantize(graph: Graph, calibration: torch.Tensor, headroom: float = 2.0,
+             payload_bits: int = PAYLOAD_BITS) -> Quantized:
+    """Scales from the calibration peaks, every synapse's mantissas and exponent, then exponent
+    corrections until every accumulator fits on the calibration run."""
     peaks = _calibrate(graph, calibration)
     layers: dict[str, QLayer] = {}
-    for name, node in graph.nodes.items():
+    for name in graph.topological():
+        node = graph.nodes[name]
         if isinstance(node, (Synapse, Output)):
             continue
-        q = _layer(node, *peaks.get(name, (0.0, 0.0)), headroom)
-        limit = LIF_INPUT_LIMIT * 128 if isinstance(node, LIF) else PAYLOAD_LIMIT
-        q.overflow = q.peak * headroom > limit
-        layers[name] = q
+        ins = graph.inputs(name)
+        stage = next((graph.nodes[s] for s in ins if getattr(graph.nodes[s], "stage", False)), None)
+        if stage is not None:  # the relay behind a fixed stage carries the source's payload exactly
+            src = layers[graph.inputs(stage.name)[0]]
+            s = src.scale * 2.0 ** _stage_weight(stage).exp
+            layers[name] = QLayer(s, s, src.payload_bits + _stage_weight(stage).exp, {"relu": False})
+            continue
+        read = any(isinstance(graph.nodes[c], Synapse) for c in graph.consumers(name))
+        limit = 2 ** (payload_bits - 1) - 1 if read else PAYLOAD_LIMIT
+        layers[name] = _layer(node, *peaks.get(name, (0.0, 0.0)), headroom, limit)
     synapses = {}
     for name, node in graph.nodes.items():
         if not isinstance(node, Synapse):
             continue
+        if node.stage:
+            synapses[name] = _stage_weight(node)
+            continue
         (src,) = graph.inputs(name)
         dst = graph.consumers(name)[0]
-        ratio = layers[dst].state_scale / layers[src].scale
-        q = quantize_weight(node.weight * ratio)
-        q.shift = q.exp - (UPSAMPLE_BITS if node.upsample > 1 else 0)
-        synapses[name] = q
-    return Quantized(graph, layers, synapses, headroom)
+        synapses[name] = quantize_weight(node.weight * layers[dst].state_scale / layers[src].scale)
+        synapses[name].shift = synapses[name].exp - (UPSAMPLE_BITS if node.upsample > 1 else 0)
+    q = Quantized(graph, layers, synapses, headroom)
+    _fit_accumulators(q, calibration)
+    return q
+
+
+def _fit_accumulators(q: Quantized, calibration: torch.Tensor) -> None:
+    """Run the integer network on the calibration images; coarsen the exponent of every synapse
+    whose sum, with the headroom, exceeds its accumulator; repeat until none does. Records the
+    peaks the target check reads."""
+    graph = q.graph
+    for _ in range(REFINEMENTS):
+        probe = Probe()
+        run_fixed(q, calibration, probe=probe)
+        changed = False
+        for name, qs in q.synapses.items():
+            node = graph.nodes[name]
+            qs.acc_peak = probe.acc.get(name, 0.0)
+            limit = accumulator_limit(node).high
+            if qs.acc_peak * q.headroom > limit and not node.stage and qs.exp < EXP_MAX:
+                extra = max(1, math.ceil(math.log2(qs.acc_peak * q.headroom / limit)))
+                src, dst = graph.inputs(name)[0], graph.consumers(name)[0]
+                ratio = q.layers[dst].state_scale / q.layers[src].scale
+                new = quantize_weight(node.weight * ratio, qs.exp + extra)
+                new.shift = new.exp - (UPSAMPLE_BITS if node.upsample > 1 else 0)
+                q.synapses[name] = new
+                changed = True
+        for name, layer in q.layers.items():
+            layer.peak = probe.states.get(name, 0.0)
+            layer.input_peak = probe.inputs.get(name, 0.0)
+        if not changed:
+            break
+    flagged = {v.where for v in check(q)}
+    for name, layer in q.layers.items():
+        layer.overflow = name in flagged

@@ -11,7 +11,6 @@ import numpy as np
 from neuro_deploy.errors import NeuroDeployError
 from neuro_deploy.netx_chain import Chain, import_netx
 from neuro_deploy.sim.chain_fast import ChainRun, check_bias_input, input_frames
-from neuro_deploy.sim.lava import force_stop
 
 
 def run_chain_lava(chain: Chain, x: np.ndarray, steps: int, *, as_bias: bool = False,
@@ -68,3 +67,14 @@ def _child_error(net) -> str | None:
             frames = [line.strip() for line in trace.splitlines() if line.strip().startswith("File ")]
             return f"{type(error).__name__}: {error}" + (f" ({frames[-1]})" if frames else "")
     return None
+
+
+def force_stop(root) -> None:
+    """After a failure Lava's stop() waits forever on the dead actor; mark it stopped first."""
+    runtime = getattr(root, "runtime", None)
+    if runtime is not None:
+        runtime._is_started = False
+        try:
+            root.stop()
+        except Exception:  # the runtime is already broken; nothing else to release
+            pass

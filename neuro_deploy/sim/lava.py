@@ -1,59 +1,310 @@
-"""The Lava back end: a converted network as Lava processes on the CPU simulator (fixed_pt)."""
+"""The Lava back end: a converted network as Lava's own processes on the CPU simulator (fixed_pt).
+
+Every synapse is a Lava synapse process holding the file's integer weights and exponent: a
+Conv (`ConvExp`, which applies `weight_exp`), a Sparse for the bilinear upsampling stage, a
+(Cached)DelaySparse where delayed. LIF layers are Lava's LIF, bias-free relays Lava's
+GradedVec/GradedReluVec; only NI-LIF, biased relays, the accumulator and host ops run
+neuro-deploy neuron programs (`neuro_deploy.lava_procs.neurons`). Fan-in is Lava's InPort sum.
+
+The network runs in a worker process of its own session (`python -m neuro_deploy.sim.lava`),
+so that an interrupt or a failure stops the worker and every Lava process it forked at once,
+and the worker never imports torch (its forked children stay small).
+"""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
+from scipy.sparse import csr_matrix
 
 from neuro_deploy.errors import NeuroDeployError
-from neuro_deploy.ir.graph import Synapse
-from neuro_deploy.netx_io import NetworkFile
+from neuro_deploy.ir.graph import LIF, NILIF, Accumulate, Graph, Input, MDAGate, Relay, SubstepGate, Synapse
+from neuro_deploy.ir.quantized import INPUT_SCALE, Quantized
+from neuro_deploy.target import synapse_process
+
+Shape = tuple[int, int, int]
 
 
-def run_lava(net: NetworkFile, image: np.ndarray, steps: int | None = None) -> dict[str, np.ndarray]:
-    """Every layer's payload at every step `[steps, C, H, W]` for one `(C,H,W)` image or `(T,C,H,W)` frames."""
+def lava_shape(shape: Shape) -> tuple[int, int, int]:
+    """Lava orders neurons `(W, H, C)` (netx reverses the file's `(C, H, W)`)."""
+    return tuple(int(v) for v in shape[::-1])
+
+
+def lava_index(c: np.ndarray, y: np.ndarray, x: np.ndarray, shape: Shape) -> np.ndarray:
+    """Flat index of neuron (c, y, x) in Lava's C-order `(W, H, C)` layout."""
+    _, h, _ = shape
+    return (x * h + y) * shape[0] + c
+
+
+def conv_matrix(weight: np.ndarray, in_shape: Shape, stride: int, padding: int, offset: int, width: int,
+                out_hw: tuple[int, int]) -> csr_matrix:
+    """The convolution (torch semantics) as a `(dst, src)` matrix in Lava's flat layout, its
+    outputs placed at channels `[offset, offset + out)` of a `width`-channel destination."""
+    c_in, h, w = in_shape
+    ho, wo = out_hw
+    k = weight.shape[-1]
+    rows, cols, vals = [], [], []
+    for ky in range(k):
+        for kx in range(k):
+            iy, ix = np.arange(ho) * stride - padding + ky, np.arange(wo) * stride - padding + kx
+            vy, vx = (iy >= 0) & (iy < h), (ix >= 0) & (ix < w)
+            oy, ox = np.meshgrid(np.arange(ho)[vy], np.arange(wo)[vx], indexing="ij")
+            sy, sx = np.meshgrid(iy[vy], ix[vx], indexing="ij")
+            o, c = np.nonzero(weight[:, :, ky, kx])
+            rows.append(lava_index(o[:, None] + offset, oy.ravel()[None], ox.ravel()[None], (width, ho, wo)).ravel())
+            cols.append(lava_index(c[:, None], sy.ravel()[None], sx.ravel()[None], in_shape).ravel())
+            vals.append(np.repeat(weight[o, c, ky, kx].astype(np.int64), oy.size))
+    shape = (width * ho * wo, c_in * h * w)
+    return csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=shape)
+
+
+def bilinear_matrix(shape: Shape) -> csr_matrix:
+    """Bilinear x2 (align_corners False) times 16 as an integer matrix: per axis an output
+    takes 3 parts of its nearest input and 1 of the next nearest (clamped at the borders)."""
+    c, h, w = shape
+
+    def axis(n: int) -> np.ndarray:
+        m = np.zeros((2 * n, n), np.int64)
+        for j in range(2 * n):
+            k = j // 2
+            m[j, k] += 3
+            m[j, max(k - 1, 0) if j % 2 == 0 else min(k + 1, n - 1)] += 1
+        return m
+
+    ay, ax = axis(h), axis(w)
+    yy, ky = np.nonzero(ay)
+    xx, kx = np.nonzero(ax)
+    # every (channel, row tap, column tap) triple
+    C, Y, X = np.meshgrid(np.arange(c), np.arange(len(yy)), np.arange(len(xx)), indexing="ij")
+    r = lava_index(C, yy[Y], xx[X], (c, 2 * h, 2 * w)).ravel()
+    s = lava_index(C, ky[Y], kx[X], shape).ravel()
+    v = (ay[yy[Y], ky[Y]] * ax[xx[X], kx[X]]).ravel()
+    return csr_matrix((v, (r, s)), shape=(c * 4 * h * w, c * h * w))
+
+
+def synapse_matrix(syn: Synapse, mantissa: np.ndarray, src_shape: Shape) -> csr_matrix:
+    """The whole synapse (upsampling, convolution, placement) as one integer matrix."""
+    up_shape = (src_shape[0], src_shape[1] * syn.upsample, src_shape[2] * syn.upsample)
+    m = conv_matrix(mantissa, up_shape, syn.stride, syn.padding, syn.offset, syn.width, syn.shape[1:])
+    return (m @ bilinear_matrix(src_shape)).tocsr() if syn.upsample > 1 else m
+
+
+def input_frames(node: Input, image: np.ndarray, steps: int) -> np.ndarray:
+    """The RingBuffer's data `(W, H, C, steps)`: 8-bit pixels for the input window, then zeros."""
+    frames = image[None].repeat(node.repeat, 0) if image.ndim == 3 else image
+    pixels = np.round(np.clip(frames.astype(np.float64), 0, 1) * INPUT_SCALE).astype(np.int32)
+    data = np.zeros((*lava_shape(node.shape), steps), np.int32)
+    for t in range(min(len(pixels), steps)):
+        data[..., t] = pixels[t].transpose(2, 1, 0)
+    return data
+
+
+def _window(graph: Graph, name: str) -> int:
+    srcs = [graph.inputs(s)[0] for s in graph.inputs(name)]
+    return max((graph.nodes[s].steps for s in srcs), default=graph.nodes[name].steps)
+
+
+def build(q: Quantized, image: np.ndarray, steps: int, folder: Path) -> tuple[object, dict[str, Path]]:
+    """Lava processes for the whole network; returns a process to run and where each layer's
+    events will be saved (`.whc.npy`: Lava's layout)."""
+    from lava.proc.graded.process import GradedReluVec, GradedVec
+    from lava.proc.io.source import RingBuffer
+    from lava.proc.lif.process import LIF as LavaLIF
+    from lava.proc.sparse.process import Sparse
+
+    from neuro_deploy.lava_procs.neurons import GradedNeuron, GradedNeuron2
+    from neuro_deploy.lava_procs.recorder import MAX_RECORDED, RECORDERS
+    from neuro_deploy.lava_procs.synapses import CachedDelaySparse, ConvExp
+
+    graph = q.graph
+    order = [n for n in graph.topological() if n in q.layers]
+    procs: dict[str, object] = {}
+    paths: dict[str, Path] = {}
+    recorded: list[tuple[object, tuple[int, ...], Path]] = []
+    for i, name in enumerate(order):
+        node, layer, p = graph.nodes[name], q.layers[name], q.layers[name].params
+        shape = lava_shape(node.shape)
+        if isinstance(node, Input):
+            proc = RingBuffer(data=input_frames(node, image, steps))
+        elif isinstance(node, LIF):
+            proc = LavaLIF(shape=shape, du=p["du"], dv=p["dv"], vth=p["vth"], bias_mant=0, bias_exp=0)
+        elif isinstance(node, Relay) and "bias" not in p:
+            proc = (GradedReluVec if p.get("relu") else GradedVec)(shape=shape, vth=0)
+        else:
+            proc = _graded_neuron(q, name, steps, folder / f"{i}.npy", GradedNeuron, GradedNeuron2)
+            paths[name] = folder / f"{i}.npy"
+        if name not in paths:
+            paths[name] = folder / f"{i}.whc.npy"
+            recorded.append((proc, shape, paths[name]))
+        procs[name] = proc
+    for name in (n for n in graph.topological() if isinstance(graph.nodes[n], Synapse)):
+        syn, qs = graph.nodes[name], q.synapses[name]
+        src = graph.inputs(name)[0]
+        edge = next(e for e in graph.edges if e.src == name)
+        dst_port = getattr(procs[edge.dst], "a_in1" if edge.port == 1 else "a_in")
+        out = procs[src].s_out
+        bits = 0 if isinstance(graph.nodes[src], LIF) else 24
+        kind = synapse_process(syn)
+        if kind == "Conv":
+            weight = np.zeros((syn.width, *qs.mantissa.shape[1:]), np.int32)
+            weight[syn.offset:syn.offset + qs.mantissa.shape[0]] = qs.mantissa
+            conv = ConvExp(weight=np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(0, 3, 2, 1)),
+                           input_shape=lava_shape(graph.nodes[src].shape), padding=syn.padding, stride=syn.stride,
+                           weight_exp=qs.shift, num_message_bits=bits)
+            out.connect(conv.s_in)
+            conv.a_out.connect(dst_port)
+        else:
+            matrix = synapse_matrix(syn, qs.mantissa, graph.nodes[src].shape).astype(np.int32)
+            if kind == "Sparse":
+                sparse = Sparse(weights=matrix, weight_exp=qs.shift, num_message_bits=bits)
+            else:
+                delays = matrix.astype(np.int64)
+                delays.data[:] = syn.delay
+                sparse = CachedDelaySparse(weights=matrix, delays=delays, weight_exp=qs.shift, num_message_bits=bits)
+            out.flatten().connect(sparse.s_in)
+            sparse.a_out.reshape(lava_shape(syn.shape)).connect(dst_port)
+    for start in range(0, len(recorded), MAX_RECORDED):
+        chunk = recorded[start:start + MAX_RECORDED]
+        recorder = RECORDERS[len(chunk)](shapes=[s for _, s, _ in chunk], num_steps=steps,
+                                         paths=[str(path) for _, _, path in chunk])
+        for k, (proc, _, _) in enumerate(chunk):
+            proc.s_out.connect(getattr(recorder, f"in{k}"))
+    return procs[order[0]], paths
+
+
+def _graded_neuron(q: Quantized, name: str, steps: int, path: Path, one_port, two_ports):
+    """The neuro-deploy neuron program of a layer (NI-LIF, biased relay, accumulator, host op)."""
+    graph = q.graph
+    node, layer = graph.nodes[name], q.layers[name]
+    p = layer.params
+    syn = graph.nodes[graph.inputs(name)[0]]
+    c = syn.shape[0]
+    if isinstance(node, NILIF):
+        kind, params = "nilif", {**p, "r": node.r}
+    elif isinstance(node, (Relay, Accumulate)):
+        kind = node.kind
+        bias = np.asarray(p.get("bias", np.zeros(c)), np.int64)
+        params = {"bias": bias, "relu": bool(p.get("relu", False))}
+    else:
+        kind = "host"
+        params = {"node": node, "scale": layer.scale, "state_scale": layer.state_scale, "emit": node.emit,
+                  "windowed": isinstance(node, (MDAGate, SubstepGate))}
+    ports = max(e.port for e in graph.edges if e.dst == name) + 1
+    cls = two_ports if ports == 2 else one_port
+    return cls(in_shape=lava_shape(syn.shape), out_shape=lava_shape(node.shape), kind=kind, start=node.start,
+               window=_window(graph, name), num_steps=steps, path=str(path), params=params)
+
+
+def _load(paths: dict[str, Path]) -> dict[str, np.ndarray]:
+    events = {}
+    for name, path in paths.items():
+        e = np.load(path)
+        events[name] = e.transpose(0, 3, 2, 1) if path.name.endswith(".whc.npy") else e
+    return events
+
+
+# ---- the worker: builds and runs the network in a session of its own -----------------------------
+
+def _worker(net_path: str, image_path: str, steps: int, folder: str) -> int:
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
 
-    from neuro_deploy.lava_procs.layer import MAX_FANIN, PROCESSES
+    from neuro_deploy.netx_io import read_network
 
-    q = net.quantized
-    graph = q.graph
-    steps = steps or int(net.meta["steps"])
-    order = [n for n in graph.topological() if n in q.layers]
-    with tempfile.TemporaryDirectory(prefix="neuro-deploy-lava-") as events_dir:
-        procs = {}
-        for i, name in enumerate(order):
-            syns = [graph.nodes[s] for s in graph.inputs(name) if isinstance(graph.nodes[s], Synapse)]
-            if len(syns) > MAX_FANIN:
-                raise NeuroDeployError(f"layer {name} has {len(syns)} inputs; the Lava back end takes {MAX_FANIN}")
-            sources = [graph.inputs(s.name)[0] for s in syns]
-            procs[name] = PROCESSES[len(syns)](
-                in_shapes=[graph.nodes[s].shape for s in sources], out_shape=graph.nodes[name].shape,
-                network=net.path, layer=name, index=i, image=image.astype(np.float32), num_steps=steps,
-                events_dir=events_dir)
-            for k, src in enumerate(sources):
-                procs[src].out.connect(getattr(procs[name], f"in{k}"))
-        root = procs[order[0]]
+    folder_path = Path(folder)
+    q = read_network(net_path).quantized
+    root, paths = build(q, np.load(image_path), steps, folder_path)
+    try:
+        root.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+        error = _child_error(root)  # a model may fail after the last step's messages went out
+    except Exception as exc:
+        error = _child_error(root) or f"{type(exc).__name__}: {exc}"
+    if error:  # Lava's stop() would wait forever on the dead process: the parent stops the session
+        (folder_path / "error.txt").write_text(error)
+        return 3
+    (folder_path / "paths.txt").write_text("\n".join(f"{n}\t{p}" for n, p in paths.items()))
+    root.stop()
+    return 0
+
+
+def _child_error(root) -> str | None:
+    """The failed Lava process's exception (Lava itself only says "See output above")."""
+    infrastructure = getattr(getattr(root, "runtime", None), "_messaging_infrastructure", None)
+    for actor in getattr(infrastructure, "actors", []):
+        if actor.exception:
+            error, trace = actor.exception
+            frames = [line.strip() for line in trace.splitlines() if line.strip().startswith("File ")]
+            return f"{type(error).__name__}: {error}" + (f" ({frames[-1]})" if frames else "")
+    return None
+
+
+def stop_group(proc: subprocess.Popen, grace: float = 3.0) -> None:
+    """Terminate the worker's whole session (the worker and every Lava process it forked)."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
-            root.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
-        except Exception as exc:
-            errors = sorted(Path(events_dir).glob("error_*.txt"))
-            detail = errors[0].read_text() if errors else f"{type(exc).__name__}: {exc}"
-            force_stop(root)
-            raise NeuroDeployError(f"Lava run failed in {detail}") from None
-        root.stop()
-        return {name: np.load(Path(events_dir) / f"{i}.npy") for i, name in enumerate(order)}
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            proc.poll()
+            try:
+                os.killpg(proc.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
+    proc.poll()
 
 
-def force_stop(root) -> None:
-    """After a failure Lava's stop() waits forever on the dead actor; mark it stopped first."""
-    runtime = getattr(root, "runtime", None)
-    if runtime is not None:
-        runtime._is_started = False
-        try:
-            root.stop()
-        except Exception:  # the runtime is already broken; nothing else to release
-            pass
+def run_lava(path: str, q: Quantized, image: np.ndarray, steps: int) -> dict[str, np.ndarray]:
+    """Every layer's payload at every step `[steps, C, H, W]` for one `(C,H,W)` image or
+    `(T,C,H,W)` frames, from the network file at `path` run on Lava."""
+    with tempfile.TemporaryDirectory(prefix="neuro-deploy-lava-") as folder:
+        np.save(Path(folder) / "input.npy", image)
+        with open(Path(folder) / "stderr.txt", "wb") as err:
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "neuro_deploy.sim.lava", path, str(Path(folder) / "input.npy"), str(steps),
+                 folder], stdin=subprocess.DEVNULL, stdout=err, stderr=err, start_new_session=True)
+            try:
+                code = _wait(worker, Path(folder) / "paths.txt")
+            finally:
+                stop_group(worker)
+        if code != 0:
+            error = Path(folder) / "error.txt"
+            detail = error.read_text() if error.exists() else _last_error(Path(folder) / "stderr.txt")
+            raise NeuroDeployError(f"Lava run failed: {detail}")
+        order = [n for n in q.graph.topological() if n in q.layers]
+        return _load({n: Path(p) for n, p in (line.split("\t") for line in
+                                              (Path(folder) / "paths.txt").read_text().splitlines())
+                      if n in order})
+
+
+def _wait(worker: subprocess.Popen, done: Path, stop_timeout: float = 30.0) -> int:
+    """The worker's exit code; once it has written its results, it gets `stop_timeout` seconds
+    for Lava's stop() before the session is stopped anyway."""
+    finished = None
+    while worker.poll() is None:
+        if finished is None and done.exists():
+            finished = time.monotonic()
+        if finished is not None and time.monotonic() - finished > stop_timeout:
+            return 0
+        time.sleep(0.05)
+    return worker.returncode
+
+
+def _last_error(path: Path) -> str:
+    """The exception line of the worker's traceback (or its last line)."""
+    lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    errors = [line for line in lines if not line.startswith(" ") and ("Error" in line or "Exception" in line)]
+    return (errors or lines or ["the worker exited without a message"])[-1][:500]
+
+
+if __name__ == "__main__":
+    sys.exit(_worker(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]))

@@ -1,0 +1,58 @@
+"""Minimal subclasses of Lava's own synapse models, where a stock model needs a fix.
+
+* `ConvExp`: Lava's fixed-point Conv computes the convolution and wraps it to 24 bits but
+  ignores its `weight_exp` (lava/proc/conv/models.py:34-51, 78-79). Loihi applies the exponent,
+  so this model runs Lava's Conv unchanged and then shifts the wrapped sum by `weight_exp` as
+  Lava's Sparse does (left shift, or arithmetic right shift).
+* `CachedDelaySparse`: Lava's DelaySparse rebuilds its delay-stacked weight matrix from scratch
+  every step (lava/proc/sparse/models.py:207-262, `calc_act` -> `get_delay_wgts_mat`); this model
+  builds it once. The arithmetic is Lava's.
+
+docs/lava-facts.md records both. This package holds nothing but processes and their models:
+Lava's compiler executes every module in it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from lava.magma.core.decorator import implements, requires, tag
+from lava.magma.core.resources import CPU
+from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
+from lava.proc.conv.models import PyConvModelFixed
+from lava.proc.conv.process import Conv
+from lava.proc.sparse.models import PyDelaySparseModelBitAcc
+from lava.proc.sparse.process import DelaySparse
+
+
+class ConvExp(Conv):
+    """Lava's Conv process; its model applies `weight_exp`."""
+
+
+@implements(proc=ConvExp, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PyConvExpModel(PyConvModelFixed):
+    implements_process = None  # Lava refuses to re-decorate a model that already implements a process
+    tags: list = []
+    def clamp_precision(self, x: np.ndarray) -> np.ndarray:
+        wrapped = super().clamp_precision(x).astype(np.int32)
+        exp = int(self.weight_exp[0])
+        return np.left_shift(wrapped, exp) if exp > 0 else np.right_shift(wrapped, -exp)
+
+
+class CachedDelaySparse(DelaySparse):
+    """Lava's DelaySparse process; its model builds the delay-stacked matrix once."""
+
+
+@implements(proc=CachedDelaySparse, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PyCachedDelaySparseModel(PyDelaySparseModelBitAcc):
+    implements_process = None
+    tags: list = []
+    stacked = None
+
+    def calc_act(self, s_in: np.ndarray) -> np.ndarray:
+        if self.stacked is None:  # weights are final: run_spk clipped them before the first call
+            self.stacked = self.get_delay_wgts_mat(self.weights, self.delays, self.a_buff.shape[-1] - 1).tocsr()
+        return np.reshape(self.stacked.dot(s_in), (self.a_buff.shape[-1], self.weights.shape[0])).T
