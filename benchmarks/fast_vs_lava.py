@@ -4,7 +4,8 @@
 
 Converts the shipped deployable VLIFNet (unless a .net is given), runs one 64x64 image on
 both back ends, checks that every layer's events are identical, and reports wall times,
-their ratio, Lava's OS process count and the peak memory of all processes together.
+their ratio, Lava's OS process count, the peak memory of all processes together, and what
+the network is made of (layers, neurons, synapse processes, latency).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from neuro_deploy.data import read_image
 from neuro_deploy.netx_io import read_network
 from neuro_deploy.sim.fixed import run_fixed
 from neuro_deploy.sim.lava import run_lava
+from neuro_deploy.simulate import place_windows
+from neuro_deploy.target import synapse_process
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -91,14 +94,20 @@ def main() -> None:
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
         start = time.perf_counter()
-        events = run_lava(net, image)
+        events = run_lava(net.path, net.quantized, image, int(net.meta["steps"]))
         lava = time.perf_counter() - start
         done.set()
         watcher.join()
-        same = all(np.array_equal(events[n][net.quantized.graph.nodes[n].emit:][:windows[n].shape[0]],
-                                  windows[n][:, 0].numpy()) for n in windows if n in events)
+        fast_events = place_windows(net, windows)
+        same = all(np.array_equal(events[n], fast_events[n]) for n in fast_events)
+    q = net.quantized
+    kinds = [q.graph.nodes[n].kind for n in q.layers]
+    processes = [synapse_process(q.graph.nodes[n]) for n in q.synapses]
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; network {path.name}: "
-          f"{len(net.quantized.layers)} layers, {net.meta['steps']} steps, input 64x64")
+          f"{len(q.layers)} layers ({', '.join(f'{kinds.count(k)} {k}' for k in sorted(set(kinds)))}), "
+          f"{sum(int(np.prod(q.graph.nodes[n].shape)) for n in q.layers)} neurons, "
+          f"{len(processes)} synapses ({', '.join(f'{processes.count(k)} {k}' for k in sorted(set(processes)))}), "
+          f"latency {net.meta['latency']}, {net.meta['steps']} steps, input 64x64")
     print("| back end | wall (s) |")
     print("|---|---:|")
     print(f"| fast (torch, windows; best of 3 after a warm-up run) | {fast:.2f} |")

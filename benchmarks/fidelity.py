@@ -56,9 +56,10 @@ def main() -> None:
     identical = all(np.array_equal(a, b) for a, b in zip(lava, fast))
     n = args.lava
     rows = [("rainy input", rainy, len(rainy)), ("float PyTorch", floats, len(rainy)),
-            ("fixed point, fast back end", fast, len(rainy)),
-            (f"float PyTorch (first {n})", floats[:n], n), (f"fixed point, fast (first {n})", fast[:n], n),
-            (f"fixed point, Lava (first {n})", lava, n)]
+            ("fixed point, fast back end", fast, len(rainy))]
+    if n:
+        rows += [(f"float PyTorch (first {n})", floats[:n], n), (f"fixed point, fast (first {n})", fast[:n], n),
+                 (f"fixed point, Lava (first {n})", lava, n)]
     float_all, float_n = mean_scores(floats, clean), mean_scores(floats[:n], clean[:n])
     print(f"{args.checkpoint.name}: {net.meta['steps']} steps per 64x64 image, {len(net.quantized.layers)} layers")
     print("| run | images | PSNR (dB) | SSIM | drop from float (dB) |")

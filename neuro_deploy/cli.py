@@ -179,14 +179,21 @@ def train(arch: str, dim: int, en_blocks: str, de_blocks: str, timesteps: int, r
 @click.option("--size", default=64, show_default=True, help="Image tile size the network is built for.")
 @click.option("--strict", is_flag=True, help="Refuse ops without a neurocore equivalent instead of placing them on the host.")
 @click.option("--headroom", default=2.0, show_default=True, help="Margin over the calibration peaks.")
+@click.option("--payload-bits", default=12, show_default=True,
+              help="Width of the graded payloads that synapses read (their sums must fit Loihi's accumulators).")
+@click.option("--allow-violations", is_flag=True,
+              help="Write the file even where it breaks Loihi's limits (listed in the file and by inspect).")
 def convert(checkpoint: Path, arch: str | None, output: Path, calibrate: Path | None, timesteps: int | None,
-            size: int, strict: bool, headroom: float) -> None:
+            size: int, strict: bool, headroom: float, payload_bits: int, allow_violations: bool) -> None:
     """Quantize a trained network to Loihi fixed point and write its HDF5 (netx) description."""
     from neuro_deploy import convert as conversion
 
     if size % 8 or size <= 0:
         raise NeuroDeployError(f"--size must be a positive multiple of 8, got {size}")
-    result = conversion.convert(checkpoint, arch, calibrate, size, timesteps, strict, headroom)
+    if not 2 <= payload_bits <= 24:
+        raise NeuroDeployError(f"--payload-bits must be between 2 and 24 (Loihi's graded payloads), got {payload_bits}")
+    result = conversion.convert(checkpoint, arch, calibrate, size, timesteps, strict, headroom, payload_bits,
+                                allow_violations)
     conversion.write(result, output)
     report = conversion.quantization_report(result.quantized)
     table = Table(title=f"quantization of {checkpoint.name}", box=box.SIMPLE)
@@ -201,6 +208,8 @@ def convert(checkpoint: Path, arch: str | None, output: Path, calibrate: Path | 
     meta = result.meta
     click.echo(f"wrote {output}: {len(report)} layers ({meta['host_layers']} on the host), "
                f"latency {meta['latency']} steps, input {meta['input_shape']}")
+    for violation in meta["violations"]:
+        click.echo(f"violates Loihi's limits: {violation}", err=True)
 
 
 @cli.command()
@@ -216,6 +225,7 @@ def inspect(network: Path, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=1))
         return
+    violations = [v for r in rows for v in r["violations"]]
     table = Table(title=str(network), box=box.SIMPLE)
     for col in COLUMNS:
         table.add_column(col, justify="right" if col in ("index", "neurons", "synapses", "delay") else "left")
@@ -223,8 +233,11 @@ def inspect(network: Path, as_json: bool) -> None:
         table.add_row(*[",".join(map(str, r[c])) if isinstance(r[c], list) else ("-" if r[c] is None else str(r[c]))
                         for c in COLUMNS])
     table.add_row("", "total", "", "", "", str(sum(r["neurons"] for r in rows)),
-                  str(sum(r["synapses"] for r in rows)), "", "", str(max((r["delay"] for r in rows), default=0)))
+                  str(sum(r["synapses"] for r in rows)), "", "", str(max((r["delay"] for r in rows), default=0)),
+                  str(len(violations)))
     _console().print(table)
+    for violation in violations:
+        click.echo(f"violates Loihi's limits: {violation}")
 
 
 @cli.command()

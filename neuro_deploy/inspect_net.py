@@ -13,7 +13,8 @@ from neuro_deploy.errors import NeuroDeployError
 from neuro_deploy.ir.graph import Synapse
 from neuro_deploy.netx_io import open_hdf5, placement, read_network
 
-COLUMNS = ("index", "name", "type", "placement", "shape", "neurons", "synapses", "weight_bits", "weight_exp", "delay")
+COLUMNS = ("index", "name", "type", "placement", "shape", "neurons", "synapses", "weight_bits", "weight_exp", "delay",
+           "violations")
 
 
 def connections(weight_nonzero: np.ndarray, in_shape: tuple[int, int, int], stride: int, padding: int) -> int:
@@ -24,7 +25,8 @@ def connections(weight_nonzero: np.ndarray, in_shape: tuple[int, int, int], stri
 
 
 def _describe_extension(path: str) -> list[dict[str, Any]]:
-    q = read_network(path).quantized
+    net = read_network(path)
+    q = net.quantized
     graph = q.graph
     rows = []
     order = [n for n in graph.topological() if n in q.layers]
@@ -41,7 +43,9 @@ def _describe_extension(path: str) -> list[dict[str, Any]]:
                      "shape": list(node.shape), "neurons": int(np.prod(node.shape)), "synapses": count,
                      "weight_bits": 8 if syns else None,
                      "weight_exp": sorted({q.synapses[s.name].exp for s in syns}),
-                     "delay": max((s.delay for s in syns), default=0)})
+                     "delay": max((s.delay for s in syns), default=0),
+                     "violations": [v for v in net.meta.get("violations", [])
+                                    if v.split(":")[0] in {name, *(s.name for s in syns)}]})
     return rows
 
 
@@ -79,7 +83,8 @@ def _describe_netx(path: str) -> list[dict[str, Any]]:
             delay = int(np.max(g["delay"][()])) if "delay" in g else 0
             rows.append({"index": i, "name": f"layer/{i}", "type": kind, "placement": "io" if kind == "input"
                          else "neurocore", "shape": shape, "neurons": int(np.prod(shape)), "synapses": synapses,
-                         "weight_bits": bits, "weight_exp": [exp] if weight is not None else [], "delay": delay})
+                         "weight_bits": bits, "weight_exp": [exp] if weight is not None else [], "delay": delay,
+                         "violations": []})
             prev_shape = shape
     return rows
 

@@ -4,7 +4,7 @@
 when netx can express it on its own (an input, or a CUBA-LIF conv fed only by the
 previous layer through one plain conv), so a plain chain loads unchanged with
 `lava.lib.dl.netx.hdf5.Network`. Everything else is described in `/neuro_deploy` (format
-version 1, see docs/format.md): layer kinds and parameters, the synapses (edges) with
+version 2, see docs/format.md): layer kinds and parameters, the synapses (edges) with
 integer weights, exponents and delays, placement, timing, scales, the source checkpoint
 and the quantization report. Files are written to a temporary name and renamed.
 """
@@ -25,6 +25,7 @@ from neuro_deploy.errors import NeuroDeployError
 from neuro_deploy.ir import graph as ir
 from neuro_deploy.ir.graph import LIF, Edge, Graph, Input, Node, Output, Synapse
 from neuro_deploy.ir.quantized import QLayer, QSynapse, Quantized
+from neuro_deploy.target import check
 
 FORMAT_VERSION = 2
 NODE_KINDS: dict[str, type[Node]] = {
@@ -194,9 +195,14 @@ def read_network(path: str | Path) -> NetworkFile:
         if version != FORMAT_VERSION:
             raise NeuroDeployError(f"{path}: format version {version} is not supported (expected {FORMAT_VERSION})")
         try:
-            return _read_extension(f, ext, path)
+            net = _read_extension(f, ext, path)
         except (KeyError, ValueError, TypeError) as exc:
             raise NeuroDeployError(f"{path}: malformed /neuro_deploy group ({exc})") from None
+    declared = set(net.meta.get("violations", []))
+    undeclared = [v for v in check(net.quantized) if str(v) not in declared]
+    if undeclared:
+        raise NeuroDeployError(f"{path} breaks Loihi's limits: {undeclared[0]}")
+    return net
 
 
 def _read_extension(f: h5py.File, ext: h5py.Group, path: str) -> NetworkFile:

@@ -31,35 +31,35 @@ def _signed(bits: int) -> tuple[int, int]:
 
 LIMITS = {lim.name: lim for lim in (
     Limit("weight_mixed", -256, 254, "mixed-sign weight mantissa (8 bits, LSB dropped: even values)",
-          "lava/utils/weightutils.py:204-245 (truncate_weights), :250-290 (clip_weights)"),
+          "lava/utils/weightutils.py:204-247 (truncate_weights), :250-295 (clip_weights)"),
     Limit("weight_excitatory", 0, 255, "one-signed weight mantissa (8 bits)",
-          "lava/utils/weightutils.py:250-290 (clip_weights)"),
-    Limit("weight_exp", -8, 7, "weight exponent (4-bit signed, Loihi 1 wgtExp; assumed for Loihi 2)",
-          "nengo-loihi discretize (wgtExp range) / Davies et al., IEEE Micro 2018"),
+          "lava/utils/weightutils.py:250-295 (clip_weights)"),
+    Limit("weight_exp", -7, 7, "weight exponent (Loihi 1 wgtExp; assumed for Loihi 2)",
+          "nengo_loihi/builder/validate.py:103 (-7 <= weight_exp <= 7)"),
     Limit("conv_accumulator", *_signed(24), "Conv sum before weight_exp (wrapped to 24 bits)",
           "lava/proc/conv/models.py:78-79 (signed_clamp bits=24)"),
-    Limit("sparse_accumulator", *_signed(32), "Dense/Sparse sum before weight_exp (int32)",
-          "lava/proc/sparse/models.py:58-114 (int32 weights.dot)"),
+    Limit("sparse_accumulator", *_signed(32), "Sparse/DelaySparse sum before weight_exp (int32)",
+          "lava/proc/sparse/models.py:58-114, :365-372 (int32 weights.dot)"),
     Limit("lif_input", *_signed(18), "LIF a_in: a_in << 6 must fit the 24-bit current",
           "lava/proc/lif/models.py:143-171 (u += a_in << 6, 24-bit wrap)"),
     Limit("lif_state", *_signed(24), "LIF u and v (24 bits)", "lava/proc/lif/models.py:80-81"),
     Limit("lif_vth", 0, 2**17 - 1, "LIF vth mantissa (17 bits, compared as vth << 6)",
-          "lava/proc/lif/models.py:262, :268-274"),
-    Limit("lif_decay", 0, 4096, "LIF du / dv (12 bits)", "lava/proc/lif/models.py:82-83"),
+          "lava/proc/lif/models.py:262, :268-278"),
+    Limit("lif_decay", 0, 4095, "LIF du / dv (12 bits)", "lava/proc/lif/models.py:82-83, :252-253"),
     Limit("graded_payload", *_signed(24), "graded spike payload and graded neuron state",
-          "lava/proc/graded/models.py:48-53 (precision=24)"),
+          "lava/proc/graded/models.py:48-52, :85-89 (precision=24)"),
     Limit("delay", 0, 62, "axonal delay in steps beyond the one-step hop",
-          "lava/lib/dl/netx/hdf5.py:425-448 (netx clips at 62); lava/proc/sparse/models.py:351 (63)"),
+          "lava/lib/dl/netx/hdf5.py:425-448, blocks/process.py:177 (netx: 62); lava/proc/sparse/models.py:351 (63)"),
 )}
 
 #: Which Lava process model realises each layer kind (docs/loihi-target.md).
 NEURON_PROCESS = {
     "input": "lava.proc.io.source.RingBuffer (8-bit graded pixels)",
     "lif": "lava.proc.lif.process.LIF (PyLifModelBitAcc)",
-    "relay": "lava.proc.graded GradedVec / GradedReluVec; with a bias: neuro-deploy BiasedRelay",
-    "nilif": "neuro-deploy NILIF neuron program",
-    "accumulate": "neuro-deploy Accumulator",
-    "host": "neuro-deploy HostOp (CPU process, float64)",
+    "relay": "lava.proc.graded GradedVec / GradedReluVec; with a bias: neuro-deploy GradedNeuron (kind relay)",
+    "nilif": "neuro-deploy GradedNeuron (kind nilif: the NI-LIF neuron program)",
+    "accumulate": "neuro-deploy GradedNeuron (kind accumulate)",
+    "host": "neuro-deploy GradedNeuron / GradedNeuron2 (kind host: a CPU process, float64)",
 }
 
 

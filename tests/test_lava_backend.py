@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 import torch
 
-from neuro_deploy import zoo
 from neuro_deploy.convert import convert, write
 from neuro_deploy.energy.counts import KEYS, NetworkCounter
 from neuro_deploy.errors import NeuroDeployError
@@ -114,25 +113,22 @@ def test_a_failing_lava_process_is_one_error_and_leaves_no_process(deployable, t
 
 
 def _descendants(pid: int) -> list[int]:
-    out = subprocess.run(["ps", "-e", "-o", "pid=,ppid=,stat="], capture_output=True, text=True).stdout.split("\n")
-    children: dict[int, list[tuple[int, str]]] = {}
-    for line in out:
-        if line.strip():
-            p, pp, stat = line.split()[:3]
-            children.setdefault(int(pp), []).append((int(p), stat))
+    """Live (non-zombie) descendants of `pid`, read from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[0] != "Z":
+                children.setdefault(int(fields[1]), []).append(int(entry.name))
     found, todo = [], [pid]
     while todo:
-        for child, stat in children.get(todo.pop(), []):
-            if not stat.startswith("Z"):
-                found.append(child)
-            todo.append(child)
+        kids = children.get(todo.pop(), [])
+        found += kids
+        todo += kids
     return found
-
-
-def _session(sid: int) -> list[int]:
-    out = subprocess.run(["ps", "-e", "-o", "pid=,sid=,stat="], capture_output=True, text=True).stdout.split("\n")
-    return [int(p) for p, s, stat in (line.split()[:3] for line in out if line.strip())
-            if int(s) == sid and not stat.startswith("Z")]
 
 
 def test_ctrl_c_during_a_lava_run_stops_every_process_within_seconds(deployable, tmp_path):

@@ -83,14 +83,18 @@ class _GradedNeuronModel(PyLoihiProcessModel):
         if kind == "nilif":
             return self._nilif_program(x[0], k)
         if kind == "relay":
-            out = np.clip(x[0] + self.p["bias"][:, None, None], -SATURATION, SATURATION)
-            return np.maximum(out, 0) if self.p["relu"] else out
+            return self._graded(x[0])
         if kind == "accumulate":
             self.state["sum"] = self.state.get("sum", 0) + x[0]
-            if k < self.proc_params["window"] - 1:
-                return None
-            return np.clip(self.state["sum"] + self.p["bias"][:, None, None], -SATURATION, SATURATION)
+            return self._graded(self.state["sum"]) if k == self.proc_params["window"] - 1 else None
         return self._host_op(x, k, s)
+
+    def _graded(self, x: np.ndarray) -> np.ndarray:
+        """State `x + bias`, saturated to 24 bits; the payload is its arithmetic right shift
+        (the bias holds the rounding), then the optional ReLU."""
+        state = np.clip(x + self.p["bias"][:, None, None], -SATURATION, SATURATION)
+        out = np.right_shift(state, self.p["shift"])
+        return np.maximum(out, 0) if self.p["relu"] else out
 
     def _nilif_program(self, x: np.ndarray, k: int) -> np.ndarray:
         """r x r patches as r^2 sub-steps (row-major), U = floor((U - q*unit/levels) / 2^d) + x,

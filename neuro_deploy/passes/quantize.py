@@ -36,6 +36,7 @@ UNIT_MAX = 2**20  # NI-LIF: (levels + 1) units and the decayed state fit 24 bits
 WEIGHT_MIN, WEIGHT_MAX = LIMITS["weight_mixed"].low, LIMITS["weight_mixed"].high
 EXP_MIN, EXP_MAX = LIMITS["weight_exp"].low, LIMITS["weight_exp"].high
 PAYLOAD_BITS = 12  # default width of graded payloads that synapses read (their sums must fit 24 bits)
+STATE_EXP = 6  # extra state bits of a graded neuron over its payload (lava-dl's sigma-delta state_exp)
 REFINEMENTS = 8  # rounds of exponent corrections on the calibration run
 
 
@@ -76,27 +77,51 @@ def quantize_weight(w: np.ndarray, exp: int | None = None) -> QSynapse:
     return QSynapse(mantissa, exp, exp, clipped, error)
 
 
-def _layer(node: Node, peak_in: float, peak_out: float, headroom: float, payload_limit: int) -> QLayer:
-    """Scales from the float peaks: each state and payload fits its width with the headroom."""
+def _layer(node: Node, peak_in: float, peak_out: float, headroom: float, payload_limit: int,
+           state_cap: float) -> QLayer:
+    """Scales from the float peaks: each state and payload fits its width with the headroom, and
+    no state scale exceeds `state_cap` (beyond it an incoming weight would need an exponent over 7).
+    A graded neuron keeps `STATE_EXP` more bits in its state than it sends (payload = state >> shift,
+    rounded through its bias), so that small weights still get 8-bit mantissas at exponents >= -7."""
     if isinstance(node, Input):
         return QLayer(INPUT_SCALE, INPUT_SCALE, 9)
     if isinstance(node, LIF):
-        cap = _pow2_below(VTH_MAX / node.threshold)  # vth = threshold * scale fits 17 bits
+        cap = min(_pow2_below(VTH_MAX / node.threshold), state_cap)  # vth = threshold * scale fits 17 bits
         s = min(_pow2_below(LIF_INPUT_LIMIT / (2 * peak_in * headroom)), cap) if peak_in else cap
         vth = max(1, round(node.threshold * s))
         return QLayer(1.0, s, 1, {"vth": vth, "du": 4095, "dv": 4096 - round(node.leak * 4096)})
     if isinstance(node, NILIF):
-        s = min(_pow2_below(PAYLOAD_LIMIT / (2 * peak_in * headroom)), UNIT_MAX) if peak_in else UNIT_MAX
+        cap = min(UNIT_MAX, state_cap)
+        s = min(_pow2_below(PAYLOAD_LIMIT / (2 * peak_in * headroom)), cap) if peak_in else cap
         return QLayer(float(node.levels), s, 4, {"unit": int(s), "decay_shift": round(-math.log2(node.decay)),
                                                  "levels": node.levels})
-    peak = max(peak_in, peak_out)
-    s = _pow2_below(payload_limit / (peak * headroom)) if peak else 1.0
+    peak = max(peak_in, peak_out) or 1.0  # a layer silent on the calibration images: scale as for peak 1
+    payload = _pow2_below(payload_limit / (peak * headroom))
+    extra = STATE_EXP if payload_limit < PAYLOAD_LIMIT else 0  # a payload that synapses read
+    state = min(payload * 2**extra, _pow2_below(PAYLOAD_LIMIT / (peak * headroom)), max(state_cap, 1.0))
+    payload = min(payload, state)
+    shift = round(math.log2(state / payload))
     params: dict = {}
-    if isinstance(node, (Relay, Accumulate)) and node.bias is not None:
-        params["bias"] = np.round(node.bias * s).astype(np.int64)
+    if isinstance(node, (Relay, Accumulate)):
+        bias = np.zeros(node.shape[0]) if node.bias is None else node.bias
+        rounding = (1 << shift) // 2  # payload = round((state) / 2^shift), half up
+        if node.bias is not None or shift:
+            params["bias"] = np.round(bias * state).astype(np.int64) + rounding
+        params["shift"] = shift
     if isinstance(node, Relay):
         params["relu"] = node.relu
-    return QLayer(s, s, math.ceil(math.log2(peak * s * headroom + 1)) + 1 if peak else 2, params)
+    return QLayer(payload, state, math.ceil(math.log2(peak * payload * headroom + 1)) + 1, params)
+
+
+def _state_cap(graph: Graph, name: str, layers: dict[str, QLayer]) -> float:
+    """The largest state scale at which every incoming weight fits a mantissa at exponent 7."""
+    cap = math.inf
+    for syn in graph.inputs(name):
+        node = graph.nodes[syn]
+        peak = float(np.abs(node.weight).max()) if isinstance(node, Synapse) and not node.stage else 0.0
+        if peak > 0:
+            cap = min(cap, WEIGHT_MAX * 2.0**EXP_MAX * layers[graph.inputs(syn)[0]].scale / peak)
+    return _pow2_below(cap) if cap < math.inf else math.inf
 
 
 def _stage_weight(node: Synapse) -> QSynapse:
@@ -122,11 +147,11 @@ def quantize(graph: Graph, calibration: torch.Tensor, headroom: float = 2.0,
         if stage is not None:  # the relay behind a fixed stage carries the source's payload exactly
             src = layers[graph.inputs(stage.name)[0]]
             s = src.scale * 2.0 ** _stage_weight(stage).exp
-            layers[name] = QLayer(s, s, src.payload_bits + _stage_weight(stage).exp, {"relu": False})
+            layers[name] = QLayer(s, s, src.payload_bits + _stage_weight(stage).exp, {"relu": False, "shift": 0})
             continue
         read = any(isinstance(graph.nodes[c], Synapse) for c in graph.consumers(name))
         limit = 2 ** (payload_bits - 1) - 1 if read else PAYLOAD_LIMIT
-        layers[name] = _layer(node, *peaks.get(name, (0.0, 0.0)), headroom, limit)
+        layers[name] = _layer(node, *peaks.get(name, (0.0, 0.0)), headroom, limit, _state_cap(graph, name, layers))
     synapses = {}
     for name, node in graph.nodes.items():
         if not isinstance(node, Synapse):

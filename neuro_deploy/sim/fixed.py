@@ -163,12 +163,12 @@ class FixedPoint:
             return nilif(ins[0], node.r, p["unit"], p["decay_shift"], p["levels"], peak)
         if isinstance(node, (Relay, Accumulate)):
             out = ins[0]
-            if "bias" in p:  # a biased relay or an accumulator saturates; Lava's GradedVec does not
-                out = (out + torch.from_numpy(p["bias"])[:, None, None]).clamp(-PAYLOAD_LIMIT, PAYLOAD_LIMIT)
-            elif isinstance(node, Accumulate):
-                out = out.clamp(-PAYLOAD_LIMIT, PAYLOAD_LIMIT)
+            if "bias" in p or isinstance(node, Accumulate):  # a neuron program saturates; GradedVec does not
+                out = (out + torch.from_numpy(p.get("bias", np.zeros(1, np.int64)))[:, None, None]).clamp(
+                    -PAYLOAD_LIMIT, PAYLOAD_LIMIT)
             if peak is not None:
                 peak[0] = float(out.abs().max()) if out.numel() else 0.0
+            out = shift(out, -int(p.get("shift", 0)))  # the payload: the state's top bits
             return out.clamp(min=0) if p.get("relu") else out
         ql = self.q.layers[node.name]
         # host op: decode the ports, compute in float64, encode the result

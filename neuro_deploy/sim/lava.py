@@ -13,11 +13,13 @@ and the worker never imports torch (its forked children stay small).
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -129,13 +131,13 @@ def build(q: Quantized, image: np.ndarray, steps: int, folder: Path) -> tuple[ob
     paths: dict[str, Path] = {}
     recorded: list[tuple[object, tuple[int, ...], Path]] = []
     for i, name in enumerate(order):
-        node, layer, p = graph.nodes[name], q.layers[name], q.layers[name].params
+        node, p = graph.nodes[name], q.layers[name].params
         shape = lava_shape(node.shape)
         if isinstance(node, Input):
             proc = RingBuffer(data=input_frames(node, image, steps))
         elif isinstance(node, LIF):
             proc = LavaLIF(shape=shape, du=p["du"], dv=p["dv"], vth=p["vth"], bias_mant=0, bias_exp=0)
-        elif isinstance(node, Relay) and "bias" not in p:
+        elif isinstance(node, Relay) and "bias" not in p and not p.get("shift"):
             proc = (GradedReluVec if p.get("relu") else GradedVec)(shape=shape, vth=0)
         else:
             proc = _graded_neuron(q, name, steps, folder / f"{i}.npy", GradedNeuron, GradedNeuron2)
@@ -191,7 +193,7 @@ def _graded_neuron(q: Quantized, name: str, steps: int, path: Path, one_port, tw
     elif isinstance(node, (Relay, Accumulate)):
         kind = node.kind
         bias = np.asarray(p.get("bias", np.zeros(c)), np.int64)
-        params = {"bias": bias, "relu": bool(p.get("relu", False))}
+        params = {"bias": bias, "relu": bool(p.get("relu", False)), "shift": int(p.get("shift", 0))}
     else:
         kind = "host"
         params = {"node": node, "scale": layer.scale, "state_scale": layer.state_scale, "emit": node.emit,
@@ -219,19 +221,39 @@ def _worker(net_path: str, image_path: str, steps: int, folder: str) -> int:
     from neuro_deploy.netx_io import read_network
 
     folder_path = Path(folder)
-    q = read_network(net_path).quantized
+    try:
+        q = read_network(net_path).quantized
+    except NeuroDeployError as exc:
+        (folder_path / "error.txt").write_text(str(exc))
+        return 2
     root, paths = build(q, np.load(image_path), steps, folder_path)
+    gc.freeze()  # the forked Lava processes share the worker's objects: keep the collector off their pages
+    threading.Thread(target=_watch, args=(root, folder_path / "error.txt"), daemon=True).start()
     try:
         root.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
         error = _child_error(root)  # a model may fail after the last step's messages went out
     except Exception as exc:
         error = _child_error(root) or f"{type(exc).__name__}: {exc}"
+    missing = [name for name, path in paths.items() if not path.exists()]  # saved in each model's last step
+    if not error and missing:  # an error reported late (Lava's actors are polled without waiting)
+        error = _child_error(root) or f"layer {missing[0]} saved no events"
     if error:  # Lava's stop() would wait forever on the dead process: the parent stops the session
         (folder_path / "error.txt").write_text(error)
         return 3
     (folder_path / "paths.txt").write_text("\n".join(f"{n}\t{p}" for n, p in paths.items()))
     root.stop()
     return 0
+
+
+def _watch(root, error_file: Path) -> None:
+    """A Lava process that fails mid-run leaves the others waiting on its channels and run()
+    never returns: report the first failure and end the worker (the parent stops the session)."""
+    while True:
+        time.sleep(0.2)
+        error = _child_error(root)
+        if error:
+            error_file.write_text(error)
+            os._exit(3)
 
 
 def _child_error(root) -> str | None:
