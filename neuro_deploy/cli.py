@@ -279,14 +279,21 @@ def view(network: Path, output: Path | None, no_browser: bool, export_only: bool
               help="Count this run too: per-layer energy table, OUT_energy.json and OUT_energy.png beside OUT.")
 @click.option("--profile", "profiles", multiple=True, default=DEFAULT_PROFILES, show_default=True,
               help="With --energy: bundled profile or TOML file; repeat for several.")
+@click.option("--lava-torch-conv", is_flag=True,
+              help="Lava back end: let Lava's Conv use its torch path (off upstream; exact below 2^24).")
 def simulate(network: Path, input_path: Path, target: Path | None, output: Path, backend: str,
-             dump: Path | None, steps: int | None, with_energy: bool, profiles: tuple[str, ...]) -> None:
+             dump: Path | None, steps: int | None, with_energy: bool, profiles: tuple[str, ...],
+             lava_torch_conv: bool) -> None:
     """Run a converted network in fixed point (fast back end or Lava) and derain an image, or run
     a plain netx file (lava-dl's own networks) on an input array."""
     from neuro_deploy import simulate as sim
     from neuro_deploy.data import evaluate, image_format, read_image, write_image
     from neuro_deploy.netx_chain import is_plain_netx
     from neuro_deploy.netx_io import read_network
+    from neuro_deploy.sim.lava import TORCH_CONV
+
+    if lava_torch_conv:
+        os.environ[TORCH_CONV] = "1"  # read by the Lava worker
 
     if dump is not None and dump.suffix != ".npz":
         raise NeuroDeployError(f"--dump {dump}: expected a .npz file name")

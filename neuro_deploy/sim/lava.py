@@ -32,6 +32,19 @@ from neuro_deploy.ir.quantized import INPUT_SCALE, Quantized
 from neuro_deploy.target import synapse_process
 
 Shape = tuple[int, int, int]
+TORCH_CONV = "NEURO_DEPLOY_LAVA_TORCH_CONV"  # set to 1: Lava's Conv runs its torch path (opt-in)
+
+
+def use_torch_conv() -> None:
+    """Switch Lava's Conv to the torch path upstream disabled (lava/proc/conv/utils.py:10-18: it hung
+    in forked processes whose parent had started torch's thread pool). One torch thread, set before
+    Lava forks, avoids that; float32 is exact for the sums the target allows (below 2^24)."""
+    import torch
+    import torch.nn.functional as F
+    from lava.proc.conv import utils
+
+    torch.set_num_threads(1)
+    utils.torch, utils.F, utils.TORCH_IS_AVAILABLE = torch, F, True
 
 
 def lava_shape(shape: Shape) -> tuple[int, int, int]:
@@ -226,6 +239,14 @@ def _worker(net_path: str, image_path: str, steps: int, folder: str) -> int:
     except NeuroDeployError as exc:
         (folder_path / "error.txt").write_text(str(exc))
         return 2
+    if os.environ.get(TORCH_CONV) == "1":
+        use_torch_conv()
+    if any(q.graph.nodes[n].role == "host" for n in q.layers):  # host ops compute with torch: load it once,
+        import torch  # before the fork, so their processes share it
+
+        import neuro_deploy.ir.execute  # noqa: F401
+
+        torch.set_num_threads(1)
     root, paths = build(q, np.load(image_path), steps, folder_path)
     gc.freeze()  # the forked Lava processes share the worker's objects: keep the collector off their pages
     threading.Thread(target=_watch, args=(root, folder_path / "error.txt"), daemon=True).start()
