@@ -32,6 +32,10 @@ from neuro_deploy.ir.quantized import INPUT_SCALE, Quantized
 from neuro_deploy.target import synapse_process
 
 Shape = tuple[int, int, int]
+#: Shared-memory slots per Lava channel (Lava's default is 64, lava/magma/compiler/compiler.py:102).
+#: Under the Loihi protocol a port holds at most one step's message, so a few slots suffice: 64
+#: slots of a 64x64 layer's payload would be 16 MiB per channel.
+CHANNEL_SLOTS = 4
 TORCH_CONV = "NEURO_DEPLOY_LAVA_TORCH_CONV"  # set to 1: Lava's Conv runs its torch path (opt-in)
 
 
@@ -251,7 +255,8 @@ def _worker(net_path: str, image_path: str, steps: int, folder: str) -> int:
     gc.freeze()  # the forked Lava processes share the worker's objects: keep the collector off their pages
     threading.Thread(target=_watch, args=(root, folder_path / "error.txt"), daemon=True).start()
     try:
-        root.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+        root.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"),
+                 compile_config={"pypy_channel_size": CHANNEL_SLOTS})
         error = _child_error(root)  # a model may fail after the last step's messages went out
     except Exception as exc:
         error = _child_error(root) or f"{type(exc).__name__}: {exc}"
