@@ -94,7 +94,7 @@ def main() -> None:
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
         start = time.perf_counter()
-        events = run_lava(net.path, net.quantized, image, int(net.meta["steps"]))
+        events = run_lava(net.path, image, int(net.meta["steps"]))
         lava = time.perf_counter() - start
         done.set()
         watcher.join()

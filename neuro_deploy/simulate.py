@@ -95,7 +95,7 @@ def simulate(net: NetworkFile, x: np.ndarray, backend: str = "fast", keep_events
         if backend == "lava":
             from neuro_deploy.sim.lava import run_lava
 
-            layer_events = run_lava(net.path, net.quantized, image.numpy(), int(net.meta["steps"]))
+            layer_events = run_lava(net.path, image.numpy(), int(net.meta["steps"]))
             out_layer = net.quantized.graph.inputs(net.quantized.graph.output())[0]
             node = net.quantized.graph.nodes[out_layer]
             out = torch.from_numpy(layer_events[out_layer][node.emit]).double() / net.quantized.layers[out_layer].scale

@@ -41,7 +41,7 @@ def fast_events(net, image: np.ndarray, steps: int) -> dict[str, np.ndarray]:
 
 
 def lava_events(net, image: np.ndarray) -> dict[str, np.ndarray]:
-    return run_lava(net.path, net.quantized, image.astype(np.float32), int(net.meta["steps"]))
+    return run_lava(net.path, image.astype(np.float32), int(net.meta["steps"]))
 
 
 def assert_same_events(net, lava: dict[str, np.ndarray], fast: dict[str, np.ndarray]) -> None:
@@ -107,7 +107,7 @@ def test_a_failing_lava_process_is_one_error_and_leaves_no_process(deployable, t
     before = set(_descendants(os.getpid()))  # e.g. the resource tracker of earlier in-process Lava runs
     try:
         with pytest.raises(NeuroDeployError, match=r"Lava run failed: ValueError: operands could not be broadcast"):
-            run_lava(str(tmp_path / "broken.net"), q, image.astype(np.float32), int(net.meta["steps"]))
+            run_lava(str(tmp_path / "broken.net"), image.astype(np.float32), int(net.meta["steps"]))
     finally:
         q.layers[relay].params["bias"] = read_network(net.path).quantized.layers[relay].params["bias"]
     assert not set(_descendants(os.getpid())) - before

@@ -311,7 +311,7 @@ def stop_group(proc: subprocess.Popen, grace: float = 3.0) -> None:
     proc.poll()
 
 
-def run_lava(path: str, q: Quantized, image: np.ndarray, steps: int) -> dict[str, np.ndarray]:
+def run_lava(path: str, image: np.ndarray, steps: int) -> dict[str, np.ndarray]:
     """Every layer's payload at every step `[steps, C, H, W]` for one `(C,H,W)` image or
     `(T,C,H,W)` frames, from the network file at `path` run on Lava."""
     with tempfile.TemporaryDirectory(prefix="neuro-deploy-lava-") as folder:
@@ -328,10 +328,8 @@ def run_lava(path: str, q: Quantized, image: np.ndarray, steps: int) -> dict[str
             error = Path(folder) / "error.txt"
             detail = error.read_text() if error.exists() else _last_error(Path(folder) / "stderr.txt")
             raise NeuroDeployError(f"Lava run failed: {detail}")
-        order = [n for n in q.graph.topological() if n in q.layers]
-        return _load({n: Path(p) for n, p in (line.split("\t") for line in
-                                              (Path(folder) / "paths.txt").read_text().splitlines())
-                      if n in order})
+        lines = (Path(folder) / "paths.txt").read_text().splitlines()
+        return _load({n: Path(p) for n, p in (line.split("\t") for line in lines)})
 
 
 def _wait(worker: subprocess.Popen, done: Path, stop_timeout: float = 30.0) -> int:
