@@ -275,6 +275,9 @@ def view(network: Path, output: Path | None, no_browser: bool, export_only: bool
 @click.option("--backend", type=click.Choice(["fast", "lava"]), default="fast", show_default=True)
 @click.option("--dump", type=click.Path(path_type=Path), help="Write every layer's events per step (.npz).")
 @click.option("--steps", type=int, help="Plain netx file: steps to run (default: /simulation/tSample, or T frames).")
+@click.option("--skip-layer", "skip_layers", multiple=True, metavar="TYPE",
+              help="Plain netx file: drop its trailing layers of this type (e.g. average, which netx cannot "
+                   "build); repeat for several.")
 @click.option("--energy", "with_energy", is_flag=True,
               help="Count this run too: per-layer energy table, OUT_energy.json and OUT_energy.png beside OUT.")
 @click.option("--profile", "profiles", multiple=True, default=DEFAULT_PROFILES, show_default=True,
@@ -283,7 +286,7 @@ def view(network: Path, output: Path | None, no_browser: bool, export_only: bool
               help="Lava back end: let Lava's Conv use its torch path (off upstream; exact below 2^24).")
 def simulate(network: Path, input_path: Path, target: Path | None, output: Path, backend: str,
              dump: Path | None, steps: int | None, with_energy: bool, profiles: tuple[str, ...],
-             lava_torch_conv: bool) -> None:
+             lava_torch_conv: bool, skip_layers: tuple[str, ...]) -> None:
     """Run a converted network in fixed point (fast back end or Lava) and derain an image, or run
     a plain netx file (lava-dl's own networks) on an input array."""
     from neuro_deploy import simulate as sim
@@ -300,10 +303,12 @@ def simulate(network: Path, input_path: Path, target: Path | None, output: Path,
     if is_plain_netx(network):
         if with_energy:
             raise NeuroDeployError(f"--energy: for a plain netx file use `neuro-deploy energy {network}`")
-        _simulate_netx(network, input_path, target, output, backend, dump, steps)
+        _simulate_netx(network, input_path, target, output, backend, dump, steps, skip_layers)
         return
     if steps is not None:
         raise NeuroDeployError("--steps applies to plain netx files; a converted network runs its own steps")
+    if skip_layers:
+        raise NeuroDeployError("--skip-layer applies to plain netx files; a converted network runs all its layers")
     if output.suffix.lower() != ".npy":
         image_format(output)
     net = read_network(network)
@@ -349,7 +354,7 @@ def simulate(network: Path, input_path: Path, target: Path | None, output: Path,
 
 
 def _simulate_netx(network: Path, input_path: Path, target: Path | None, output: Path, backend: str,
-                   dump: Path | None, steps: int | None) -> None:
+                   dump: Path | None, steps: int | None, skip: tuple[str, ...] = ()) -> None:
     """`simulate` on a plain netx file: the output layer's events to .npy, all layers' to --dump."""
     from neuro_deploy.simulate_netx import simulate_netx
 
@@ -358,7 +363,7 @@ def _simulate_netx(network: Path, input_path: Path, target: Path | None, output:
     if output.suffix.lower() != ".npy":
         raise NeuroDeployError(f"-o {output}: a plain netx file's output events go to a .npy file")
     with progress(f"simulate ({backend})"):
-        result = simulate_netx(network, input_path, steps, backend)
+        result = simulate_netx(network, input_path, steps, backend, skip)
     with atomic_path(output) as tmp, open(tmp, "wb") as f:
         np.save(f, result.output)
     click.echo(f"wrote {output} (output layer events {list(result.output.shape)}, {result.steps} steps)")
@@ -396,8 +401,11 @@ def _float_reference(net, x):
 @click.option("--plot", type=click.Path(path_type=Path), help="Bar chart of the energy per layer (.png, .pdf, .svg).")
 @click.option("--json-out", type=click.Path(path_type=Path), help="Also write the JSON report to this file.")
 @click.option("--steps", type=int, help="Steps for a one-frame input to a plain netx file (default: its tSample).")
+@click.option("--skip-layer", "skip_layers", multiple=True, metavar="TYPE",
+              help="Plain netx file: drop its trailing layers of this type (e.g. average, which netx cannot "
+                   "build); repeat for several.")
 def energy(network: Path, input_path: Path, backend: str, profiles: tuple[str, ...], fmt: str, plot: Path | None,
-           json_out: Path | None, steps: int | None) -> None:
+           json_out: Path | None, steps: int | None, skip_layers: tuple[str, ...]) -> None:
     """Per-layer events, synaptic ops, MACs and neuron updates of a run, priced on hardware profiles."""
     from neuro_deploy.energy import report as energy_report
     from neuro_deploy.energy.profiles import load_profiles
@@ -407,7 +415,7 @@ def energy(network: Path, input_path: Path, backend: str, profiles: tuple[str, .
     if plot is not None:
         energy_report.check_plot_path(plot)
     with progress(f"energy ({backend})") as update:
-        counts = count_file(network, input_path, backend, steps, on_tile=update)
+        counts = count_file(network, input_path, backend, steps, on_tile=update, skip=skip_layers)
     _show_energy(energy_report.build_report(counts, loaded), fmt, json_out, plot)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,10 +25,13 @@ from neuro_deploy.netx_io import open_hdf5
 
 #: layer types netx itself cannot build (`hdf5.Network._create` raises for them).
 NETX_UNSUPPORTED = ("pool", "convT", "unpool", "average", "concat")
+#: every layer type `hdf5.Network._create` knows (what `read_chain(skip=...)` accepts).
+NETX_TYPES = ("input", "flatten", "conv", "dense", "dense_rec", "dense_comp", *NETX_UNSUPPORTED)
 #: the layer types the chain simulators reproduce (netx also builds dense_rec and dense_comp).
 SUPPORTED = ("input", "flatten", "conv", "dense")
 #: netx's neuron for a dense layer without one: a non-leaky integrator that never spikes.
 DEFAULT_DENSE_NEURON = {"type": "CUBA", "iDecay": 0, "vDecay": 4096, "vThMant": 1 << 17}
+MAX_DELAY = 62  # netx clips synaptic delays to this and builds DelayDense(max_delay=62)
 SPIKE_EXP = 6  # netx's default position of the graded-spike binary point
 STATE_EXP = 6  # netx's sigma-delta state exponent
 
@@ -57,6 +61,9 @@ class ChainLayer:
     dilation: tuple[int, int] = (1, 1)
     groups: int = 1
     in_message_bits: int = 0  # payload width of the incoming spikes (0: binary)
+    #: dense with a `delay` key: per-synapse delays `(out, in)` in [0, 62], as netx gives DelayDense;
+    #: a spike sent in step t arrives in step t + 1 + delay
+    delay: np.ndarray | None = None
 
 
 @dataclass
@@ -65,6 +72,8 @@ class Chain:
     input_shape: tuple[int, ...]  # file order
     layers: list[ChainLayer]
     sample_steps: int | None = None  # /simulation/tSample, when the file gives one
+    #: the `/layer` groups read, when trailing ones were skipped (netx's `Network(num_layers=...)`)
+    num_layers: int | None = None
 
 
 def _get(group, key: str, where: str):
@@ -155,33 +164,75 @@ def _dense_weight(weight: np.ndarray) -> tuple[np.ndarray, int]:
     return np.asarray(w, np.int32), int(exp)
 
 
-def read_chain(path: str | Path) -> Chain:
+def read_chain(path: str | Path, skip: tuple[str, ...] = ()) -> Chain:
     """Read a plain netx file; unsupported layers or neurons, and missing or bad keys, are
-    one-line errors naming the file, the layer and the key."""
+    one-line errors naming the file, the layer and the key. Trailing layers of the types in
+    `skip` are dropped (lava-dl's ntidigits ends in an `average` layer that netx cannot build)."""
     path = str(path)
     with open_hdf5(path) as f:
         if not isinstance(f.get("layer"), h5py.Group):
             raise NeuroDeployError(f"{path}: /layer is missing: not a netx network description")
-        chain = _read(f["layer"], path)
+        chain = _read(f["layer"], path, tuple(skip))
         if "simulation" in f and "tSample" in f["simulation"]:
             chain.sample_steps = _int(f["simulation"], "tSample", f"{path}: /simulation")
     return chain
 
 
-def _read(groups: h5py.Group, path: str) -> Chain:
-    layers: list[ChainLayer] = []
-    input_shape: tuple[int, ...] | None = None
-    message_bits, flatten = 0, False
+def _layer_types(groups: h5py.Group, path: str) -> list[str]:
+    """Every `/layer/<i>`'s type, in order."""
+    kinds = []
     for i in range(len(groups)):
         where = f"{path}: /layer/{i}"
         if not isinstance(groups.get(str(i)), h5py.Group):
             raise NeuroDeployError(f"{where} is missing (netx reads /layer/0 .. /layer/{len(groups) - 1} in order)")
+        kinds.append(_str(groups[str(i)], "type", where))
+    return kinds
+
+
+def _kept(kinds: list[str], path: str, skip: tuple[str, ...]) -> int:
+    """How many leading layers remain once the trailing layers of the types in `skip` are dropped;
+    skipping a layer that other layers follow would change what those compute, so it is an error."""
+    for kind in skip:
+        if kind not in NETX_TYPES:
+            raise NeuroDeployError(f"--skip-layer {kind!r}: not a netx layer type ({', '.join(NETX_TYPES)})")
+    count = len(kinds)
+    while count and kinds[count - 1] in skip:
+        count -= 1
+    for i, kind in enumerate(kinds[:count]):
+        if kind in skip:
+            raise NeuroDeployError(f"{path}: /layer/{i}/type is {kind!r}: --skip-layer {kind} drops only trailing "
+                                   f"layers, and /layer/{count - 1} ({kinds[count - 1]}) follows it")
+    return count
+
+
+def _skip_hint(kinds: list[str], i: int) -> str:
+    """For an unsupported layer with only unsupported layers after it: the options that drop them."""
+    tail = kinds[i:]
+    if any(kind in SUPPORTED for kind in tail):
+        return ""
+    options = " ".join(f"--skip-layer {kind}" for kind in dict.fromkeys(tail))
+    return f"; {options} drops {'it' if len(tail) == 1 else 'them'}"
+
+
+def _read(groups: h5py.Group, path: str, skip: tuple[str, ...] = ()) -> Chain:
+    layers: list[ChainLayer] = []
+    input_shape: tuple[int, ...] | None = None
+    message_bits, flatten = 0, False
+    kinds = _layer_types(groups, path)
+    count = _kept(kinds, path, skip)
+    for i in range(count):
+        where = f"{path}: /layer/{i}"
         g = groups[str(i)]
-        kind = _str(g, "type", where)
+        kind = kinds[i]
         if kind in NETX_UNSUPPORTED:
+            hint = _skip_hint(kinds, i)
+            if hint:
+                raise NeuroDeployError(f"{where}/type is {kind!r}: not supported (lava-dl's netx cannot build "
+                                       f"such layers){hint}")
             raise NeuroDeployError(f"{where}/type is {kind!r}: lava-dl's netx cannot build such layers")
         if kind not in SUPPORTED:
-            raise NeuroDeployError(f"{where}/type is {kind!r}: not supported ({', '.join(SUPPORTED)})")
+            raise NeuroDeployError(f"{where}/type is {kind!r}: not supported ({', '.join(SUPPORTED)})"
+                                   f"{_skip_hint(kinds, i)}")
         if kind == "flatten":
             flatten = True
             continue
@@ -200,8 +251,8 @@ def _read(groups: h5py.Group, path: str) -> Chain:
         previous = layers[-1].shape if layers else input_shape
         if previous is None:
             raise NeuroDeployError(f"{where}: {kind} layer without an input layer before it")
-        if "delay" in g:
-            raise NeuroDeployError(f"{where}/delay: synaptic delays are not supported by the chain simulators")
+        if "delay" in g and kind == "conv":  # netx's create_conv ignores the key; Lava's Conv has no delays
+            raise NeuroDeployError(f"{where}/delay: delays on a conv layer are not supported (netx ignores them)")
         layer = _conv(g, i, shape, previous, where) if kind == "conv" else \
             _dense(g, i, shape, previous, flatten or not layers, where)
         if "bias" in g and layer.neuron.kind in ("lif", "sigma_delta"):
@@ -212,7 +263,10 @@ def _read(groups: h5py.Group, path: str) -> Chain:
         layers.append(layer)
     if input_shape is None:
         raise NeuroDeployError(f"{path}: no input layer")
-    return Chain(path, input_shape, layers)
+    if not layers:
+        skipped = " left after --skip-layer" if count < len(kinds) else ""
+        raise NeuroDeployError(f"{path}: no layer with neurons{skipped}")
+    return Chain(path, input_shape, layers, num_layers=count if count < len(kinds) else None)
 
 
 def _conv(g: h5py.Group, index: int, shape: tuple[int, ...], previous: tuple[int, ...], where: str) -> ChainLayer:
@@ -256,7 +310,33 @@ def _dense(g: h5py.Group, index: int, shape: tuple[int, ...], previous: tuple[in
     neuron = _neuron(g["neuron"], False, f"{where}/neuron") if "neuron" in g else \
         _neuron(DEFAULT_DENSE_NEURON, False, f"{where}/neuron")
     weight, exp = _dense_weight(w)
-    return ChainLayer(index, "dense", (n,), neuron, weight=weight, weight_exp=exp)
+    return ChainLayer(index, "dense", (n,), neuron, weight=weight, weight_exp=exp, delay=_delay(g, (n, fan_in), where))
+
+
+def _delay(g: h5py.Group, shape: tuple[int, int], where: str) -> np.ndarray | None:
+    """The `(out, in)` delays netx hands DelayDense (`create_dense`, then `delay.astype(int)` in the
+    block): a scalar, one per output (tried first) or per input, or the matrix; when the largest
+    exceeds 62, netx clips all of them to [0, 62] with a warning. Lava refuses negative delays."""
+    if "delay" not in g:
+        return None
+    d = np.asarray(_get(g, "delay", where))
+    if not np.issubdtype(d.dtype, np.number) or d.dtype.kind == "c" or not np.isfinite(d).all() or not d.size:
+        raise NeuroDeployError(f"{where}/delay holds non-numeric or non-finite values")
+    if d.max() > MAX_DELAY:
+        warnings.warn(f"{where}/delay: the largest delay {d.max()} is clipped to {MAX_DELAY}, as netx does",
+                      stacklevel=2)
+        d = np.clip(d, 0, MAX_DELAY)
+    n, fan_in = shape
+    if d.ndim == 0:
+        d = np.full(shape, d)
+    elif d.ndim == 1 and d.size in (n, fan_in):
+        d = np.repeat(d.reshape(-1, 1), fan_in, axis=1) if d.size == n else np.repeat(d.reshape(1, -1), n, axis=0)
+    elif d.shape != shape:
+        raise NeuroDeployError(f"{where}/delay has shape {d.shape}, expected one value, ({n},), ({fan_in},) or {shape}")
+    d = d.astype(np.int64)
+    if d.min() < 0:
+        raise NeuroDeployError(f"{where}/delay holds {d.min()}: Lava's DelayDense refuses negative delays")
+    return d
 
 
 def is_plain_netx(path: str | Path) -> bool:

@@ -67,11 +67,12 @@ def chain_steps(chain: Chain, x: np.ndarray, steps: int | None) -> int:
 
 
 def simulate_netx(network: str | Path, input_path: str | Path, steps: int | None = None,
-                  backend: str = "fast") -> ChainSimulation:
-    """Read the file and the input, then run every layer on the chosen back end."""
+                  backend: str = "fast", skip: tuple[str, ...] = ()) -> ChainSimulation:
+    """Read the file (without its trailing layers of the types in `skip`) and the input, then run
+    every layer on the chosen back end."""
     if backend not in BACKENDS:
         raise NeuroDeployError(f"unknown back end {backend!r} (known: {', '.join(BACKENDS)})")
-    chain = read_chain(network)
+    chain = read_chain(network, skip)
     x = read_chain_input(input_path, chain)
     steps = chain_steps(chain, x, steps)
     if backend == "lava":

@@ -4,6 +4,7 @@ are one-line errors."""
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import shutil
 import sysconfig
@@ -13,8 +14,9 @@ import h5py
 import numpy as np
 import pytest
 
+from neuro_deploy.energy.counts import KEYS, ChainCounter
 from neuro_deploy.errors import NeuroDeployError
-from neuro_deploy.netx_chain import read_chain
+from neuro_deploy.netx_chain import import_netx, read_chain
 from neuro_deploy.sim.chain_fast import run_chain_fast
 
 from test_cli import assert_one_line_error, run_cli
@@ -268,3 +270,177 @@ def test_cli_netx_output_must_be_npy(capsys, tmp_path):
                            "-o", tmp_path / "o.png")
     assert_one_line_error(code, err, "o.png", ".npy")
     assert not (tmp_path / "o.png").exists()
+
+
+# --- synaptic delays: lava-dl's ntidigits (axonal delays, Loihi ground truth) and a synthetic chain
+
+NTIDIGITS_LAVA_STEPS = 200  # the unmarked Lava run (about 7 s); its output layer spikes from step 21 on
+
+
+@pytest.fixture(scope="module")
+def ntidigits():
+    """ntidigits as lava-dl's test_axonal_delay_ntidigits runs it: its trailing `average` layer
+    dropped (netx cannot build it), the (64, 3000) input fed to the first dense synapse, one column
+    per step, for 3000 steps. Frames here are `[steps, *input_shape]` = `[3000, 1, 1, 64]`."""
+    path = shipped("gts/ntidigits/ntidigits.net")
+    chain = read_chain(path, skip=("average",))
+    frames = np.load(GTS / "ntidigits" / "input.npy").T.reshape(-1, *chain.input_shape).astype(np.int64)
+    return path, chain, frames
+
+
+def test_ntidigits_delays_are_read_as_netx_reads_them(ntidigits):
+    """Its 1-D (256,) delays are per output (axonal); the matrices equal the DelayDense netx builds."""
+    path, chain, _ = ntidigits
+    assert [layer.index for layer in chain.layers] == [2, 3, 4] and chain.num_layers == 5
+    with h5py.File(path) as f:
+        for layer in chain.layers[:2]:
+            per_output = f[f"layer/{layer.index}/delay"][()]
+            assert layer.delay.shape == layer.weight.shape
+            assert np.array_equal(layer.delay, np.repeat(per_output[:, None], layer.weight.shape[1], axis=1))
+    assert chain.layers[2].delay is None
+    net = import_netx().hdf5.Network(net_config=str(path), num_layers=chain.num_layers)
+    for layer, block in zip(chain.layers, net.layers):
+        delays = getattr(block.synapse, "delays", None)
+        assert (delays is None) == (layer.delay is None)
+        assert delays is None or np.array_equal(delays.init, layer.delay)
+
+
+def test_ntidigits_fast_equals_lava(ntidigits):
+    """Every layer's events at every step of the first 200, and their energy counts; the run
+    without delays differs, so the delays are what is compared."""
+    _, chain, frames = ntidigits
+    steps = NTIDIGITS_LAVA_STEPS
+    fast = run_chain_fast(chain, frames[:steps], steps)
+    lava = run_lava(chain, frames[:steps], steps)
+    assert_same_events(fast.events, lava.events)
+    assert not fast.events[-1][:20].any() and fast.events[-1][20].any() and fast.events[-1].sum() > 1000
+    counter = ChainCounter(chain)
+    fast_counts, lava_counts = (counter.count(run.events, frames[:steps]) for run in (fast, lava))
+    for p, q in zip(fast_counts.layers, lava_counts.layers):
+        assert all(np.array_equal(p.per_step[k], q.per_step[k]) for k in KEYS), p.name
+    assert fast_counts.layers[0].synops > 0
+    undelayed = run_chain_fast(dataclasses.replace(chain, layers=[
+        dataclasses.replace(layer, delay=None) for layer in chain.layers]), frames[:steps], steps)
+    assert not np.array_equal(undelayed.events[-1], lava.events[-1])
+
+
+@pytest.mark.slow
+def test_ntidigits_fast_equals_lava_full_run(ntidigits):
+    """All 3000 steps (about a minute on Lava: DelayDense sums 63 delay slots every step)."""
+    _, chain, frames = ntidigits
+    assert_same_events(run_chain_fast(chain, frames, len(frames)).events, run_lava(chain, frames, len(frames)).events)
+
+
+def test_ntidigits_reproduces_loihi_ground_truth(ntidigits):
+    """The output layer's spikes, in Lava's (242, 3000) order, equal the Loihi ground truth one step
+    later: gt[:, t + 1] == output[:, t] (the shift of one step), and gt[:, 0] is empty. lava-dl's own
+    test compares only `output[:, -1]` with `gt[:, 1]` (test_hdf5.py:258), which this includes."""
+    _, chain, frames = ntidigits
+    output = run_chain_fast(chain, frames, len(frames)).events[-1].T
+    gt = np.load(GTS / "ntidigits" / "output.npy")
+    assert output.shape == gt.shape and gt.sum() > 20_000
+    assert np.array_equal(output[:, :-1], gt[:, 1:])
+    assert not gt[:, 0].any() and not output[:, -1].any()
+    assert not np.abs(output[:, -1] - gt[:, 1]).sum()  # lava-dl's check
+
+
+def test_cli_ntidigits_needs_skip_layer(capsys, tmp_path, ntidigits):
+    """Without --skip-layer: one line naming the layer, its type and the option; with it, the
+    output layer's events, equal to the fast run, and an energy report."""
+    path, chain, frames = ntidigits
+    np.save(tmp_path / "x.npy", frames[:60])
+    out = tmp_path / "o.npy"
+    code, _, err = run_cli(capsys, "simulate", path, "--input", tmp_path / "x.npy", "-o", out)
+    assert code == 2
+    assert_one_line_error(code, err, "/layer/5/type is 'average'", "not supported", "--skip-layer average drops it")
+    assert not out.exists()
+    code, stdout, err = run_cli(capsys, "simulate", path, "--input", tmp_path / "x.npy", "-o", out,
+                                "--skip-layer", "average")
+    assert code == 0, err
+    assert f"wrote {out}" in stdout
+    assert np.array_equal(np.load(out), run_chain_fast(chain, frames[:60], 60).events[-1])
+    code, _, err = run_cli(capsys, "energy", path, "--input", tmp_path / "x.npy", "--format", "json")
+    assert_one_line_error(code, err, "--skip-layer average")
+    code, stdout, err = run_cli(capsys, "energy", path, "--input", tmp_path / "x.npy", "--format", "json",
+                                "--skip-layer", "average")
+    assert code == 0, err
+    assert "layer/4" in stdout
+
+
+def test_count_chain_with_skip(tmp_path, ntidigits):
+    from neuro_deploy.energy.run import count_chain
+
+    path, chain, frames = ntidigits
+    np.save(tmp_path / "x.npy", frames[:50])
+    counts = count_chain(path, tmp_path / "x.npy", skip=("average",))
+    assert [layer.name for layer in counts.layers] == ["layer/2", "layer/3", "layer/4"] and counts.steps == 50
+    spikes = run_chain_fast(chain, frames[:50], 50).events
+    assert [int(layer.per_step["spikes_out"].sum()) for layer in counts.layers] == [int(e.sum()) for e in spikes]
+
+
+@pytest.mark.parametrize(("skip", "fragments"), [
+    (("dense",), ["/layer/2/type is 'dense'", "--skip-layer dense drops only trailing layers", "/layer/5 (average)"]),
+    (("dense", "average"), ["no layer with neurons left after --skip-layer"]),
+    (("averge",), ["--skip-layer 'averge'", "not a netx layer type"]),
+], ids=["not-last", "everything", "unknown"])
+def test_bad_skip_is_one_line(capsys, tmp_path, ntidigits, skip, fragments):
+    path, _, frames = ntidigits
+    with pytest.raises(NeuroDeployError) as err:
+        read_chain(path, skip)
+    assert "\n" not in str(err.value)
+    np.save(tmp_path / "x.npy", frames[:5])
+    code, _, err = run_cli(capsys, "simulate", path, "--input", tmp_path / "x.npy", "-o", tmp_path / "o.npy",
+                           *(arg for kind in skip for arg in ("--skip-layer", kind)))
+    assert code == 2
+    assert_one_line_error(code, err, *fragments)
+    assert not (tmp_path / "o.npy").exists()
+
+
+def write_delay_chain(path: Path) -> Path:
+    """A dense chain with every form of delay netx reads: a full matrix (one entry of 70, which
+    netx clips to 62), one scalar, and one per input into netx's default (never spiking) neuron."""
+    rng = np.random.default_rng(0)
+    cuba = {"iDecay": 1024, "vDecay": 128, "vThMant": 300}
+    with h5py.File(path, "w") as f:
+        def layer(i: int, kind: str, shape: list[int], weight=None, delay=None, neuron: bool = True) -> None:
+            g = f.create_group(f"layer/{i}")
+            g.create_dataset("type", data=np.array([kind.encode()], dtype="S10"))
+            g.create_dataset("shape", data=np.array(shape))
+            if weight is not None:
+                g.create_dataset("weight", data=weight.astype(np.float32))
+                g.create_dataset("delay", data=delay)
+            if weight is not None and neuron:
+                g.create_dataset("neuron/type", data=b"CUBA")
+                for key, value in cuba.items():
+                    g.create_dataset(f"neuron/{key}", data=value)
+
+        w = rng.integers(-120, 255, (16, 12))
+        w[rng.random(w.shape) < 0.2] = 0
+        layer(0, "input", [1, 1, 12])
+        layer(1, "flatten", [12, 1, 1])
+        delay = np.where(np.eye(16, 12) > 0, 70, rng.integers(0, 63, (16, 12))).astype(np.float32)
+        layer(2, "dense", [16, 1, 1], w, delay)
+        layer(3, "dense", [10, 1, 1], rng.integers(-9, 13, (10, 16)), np.float32(3))
+        layer(4, "dense", [6, 1, 1], rng.integers(-40, 80, (6, 10)), rng.integers(0, 9, 10), neuron=False)
+    return path
+
+
+def test_synthetic_delay_chain_fast_equals_lava(tmp_path):
+    """Events of every layer and step, and the final current of the integrating output layer."""
+    path = write_delay_chain(tmp_path / "delays.net")
+    with pytest.warns(UserWarning, match=r"/layer/2/delay: the largest delay 70\.0 is clipped to 62"):
+        chain = read_chain(path)
+    first, second, last = chain.layers
+    assert first.delay.max() == 62 and first.delay[0, 0] == 62 and np.unique(first.delay).size > 40
+    assert np.array_equal(second.delay, np.full((10, 16), 3))
+    assert np.array_equal(last.delay, np.tile(last.delay[0], (6, 1))) and np.unique(last.delay).size > 3
+    assert {second.weight_exp, last.weight_exp} != {0}
+    frames = (np.random.default_rng(1).random((90, 1, 1, 12)) < 0.15).astype(np.int64)
+    fast = run_chain_fast(chain, frames, 90, states=True)
+    with pytest.warns(UserWarning, match="Clamping the delays"):  # netx's own warning (hdf5.py:428)
+        lava = run_lava(chain, frames, 90, probe_u=(2,))
+    assert_same_events(fast.events, lava.events)
+    assert all(e.any() for e in fast.events[:2]) and fast.u[2][-1].any()
+    assert np.array_equal(lava.u[2], fast.u[2][-1])
+    undelayed = dataclasses.replace(chain, layers=[dataclasses.replace(layer, delay=None) for layer in chain.layers])
+    assert not np.array_equal(run_chain_fast(undelayed, frames, 90).events[1], lava.events[1])

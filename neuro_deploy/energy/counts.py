@@ -298,7 +298,9 @@ def _chain_fanout(layer: ChainLayer, in_shape: tuple[int, ...]) -> np.ndarray:
 
 
 class ChainCounter:
-    """Counts for a plain netx chain run (`ChainRun.events`, one array per chain layer)."""
+    """Counts for a plain netx chain run (`ChainRun.events`, one array per chain layer). Every event
+    and its synaptic ops count in the step it is sent: a dense layer's delays move only the step its
+    spikes arrive in, so they change no count."""
 
     def __init__(self, chain: Chain) -> None:
         self.chain = chain

@@ -45,27 +45,31 @@ def count_network(net: NetworkFile, x: np.ndarray, backend: str = "fast", on_til
     return simulate_and_count(net, x, backend, on_tile=on_tile)[1]
 
 
-def count_chain(path: str | Path, input_path: str | Path, backend: str = "fast", steps: int | None = None) -> Counts:
-    """Counts of a plain netx file's run on the chain simulators (`simulate_netx`)."""
+def count_chain(path: str | Path, input_path: str | Path, backend: str = "fast", steps: int | None = None,
+                skip: tuple[str, ...] = ()) -> Counts:
+    """Counts of a plain netx file's run on the chain simulators (`simulate_netx`; `skip`: trailing
+    layer types dropped, as `read_chain` takes them)."""
     from neuro_deploy.sim.chain_fast import input_frames
     from neuro_deploy.simulate_netx import simulate_netx
 
-    sim = simulate_netx(path, input_path, steps, backend)
+    sim = simulate_netx(path, input_path, steps, backend, skip)
     frames = input_frames(sim.inputs, sim.chain.input_shape, sim.steps)
     return ChainCounter(sim.chain).count([sim.events[f"layer/{layer.index}"] for layer in sim.chain.layers], frames)
 
 
 def count_file(path: str | Path, input_path: str | Path, backend: str = "fast", steps: int | None = None,
-               on_tile: Update | None = None) -> Counts:
+               on_tile: Update | None = None, skip: tuple[str, ...] = ()) -> Counts:
     """Counts of any network file (ours or plain netx) run on the input at `input_path`."""
     from neuro_deploy.netx_chain import is_plain_netx
 
     if backend not in BACKENDS:
         raise NeuroDeployError(f"unknown back end {backend!r} (known: {', '.join(BACKENDS)})")
     if is_plain_netx(path):
-        return count_chain(path, input_path, backend, steps)
+        return count_chain(path, input_path, backend, steps, skip)
     if steps is not None:
         raise NeuroDeployError(f"--steps applies to plain netx files; {path} sets its own steps per image")
+    if skip:
+        raise NeuroDeployError(f"--skip-layer applies to plain netx files; {path} runs all its layers")
     net = read_network(path)
     x = read_input(input_path, int(net.meta["input_shape"][0]), int(net.meta["settings"]["timesteps"]))
     return count_network(net, x, backend, on_tile)

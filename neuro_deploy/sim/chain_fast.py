@@ -3,8 +3,9 @@
 Each layer is computed over all steps at once: its synapse (stateless) on every step of
 the previous layer's spikes in one batched call, then the neuron's recurrence step by
 step. Timing is Lava's: the input reaches the input neuron in the same step, each
-synapse adds one step, and with a reset interval layer k clears its state at the steps
-`t % interval == (k + 1) % interval` before integrating (netx's staggered resets).
+synapse adds one step (a dense synapse's delay d adds d more), and with a reset interval
+layer k clears its state at the steps `t % interval == (k + 1) % interval` before
+integrating (netx's staggered resets).
 """
 
 from __future__ import annotations
@@ -48,15 +49,43 @@ def check_bias_input(chain: Chain) -> None:
 
 
 def synapse_output(layer: ChainLayer, spikes: torch.Tensor) -> torch.Tensor:
-    """The synapse's output for every step's input spikes `[steps, *in_shape]` (no latency yet)."""
+    """The synapse's output for every step's input spikes `[steps, *in_shape]` (no latency yet;
+    a dense synapse's delays are applied: step t holds what the neurons receive in step t + 1)."""
     s = spikes if layer.in_message_bits else (spikes != 0).long()
     if layer.kind == "conv":
         acc = F.conv2d(s.double(), torch.from_numpy(layer.weight.astype(np.float64)), None, layer.stride,
                        layer.padding, layer.dilation, layer.groups).round().long()
         return torch.remainder(acc + HALF, WRAP) - HALF  # Lava's Conv wraps its output to 24 bits
+    if layer.delay is not None:
+        return _delayed(layer, s.reshape(s.shape[0], -1))
     acc = s.reshape(s.shape[0], -1) @ torch.from_numpy(layer.weight.astype(np.int64)).T
-    e = layer.weight_exp
+    return _scale(acc, layer.weight_exp)
+
+
+def _scale(acc: torch.Tensor, e: int) -> torch.Tensor:
+    """Dense's weight exponent: a left shift, or an arithmetic (flooring) right shift."""
     return acc * (1 << e) if e > 0 else torch.div(acc, 1 << -e, rounding_mode="floor")
+
+
+def _delayed(layer: ChainLayer, s: torch.Tensor) -> torch.Tensor:
+    """Lava's DelayDense (`PyDelayDenseModelBitAcc`): each step, the synapses of each delay d sum
+    their inputs, that sum is shifted by `weight_exp` on its own, and it is added to the int32
+    buffer slot that reaches the neurons d steps after the undelayed one. Here: one product per
+    delay (on the rows and columns that have synapses of that delay) shifted in time; float64
+    products are exact, as the sums stay far below 2**53."""
+    steps, n = s.shape[0], layer.weight.shape[0]
+    out = torch.zeros((steps, n), dtype=torch.int64)
+    s = s.double()
+    for d in np.unique(layer.delay[layer.weight != 0]):
+        if d >= steps:
+            continue
+        mask = (layer.delay == d) & (layer.weight != 0)
+        rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+        w = np.where(mask, layer.weight, 0)[np.ix_(rows, cols)].astype(np.float64)
+        rows, cols = torch.from_numpy(rows), torch.from_numpy(cols)
+        acc = (s[:steps - d][:, cols] @ torch.from_numpy(w).T).round().long()
+        out[d:, rows] += _scale(acc, layer.weight_exp)
+    return torch.remainder(out + (1 << 31), 1 << 32) - (1 << 31)  # the buffer is int32
 
 
 def _resets(position: int, steps: int, interval: int | None) -> np.ndarray:

@@ -26,7 +26,8 @@ def run_chain_lava(chain: Chain, x: np.ndarray, steps: int, *, as_bias: bool = F
     if as_bias:
         check_bias_input(chain)
     netx = import_netx()
-    net = netx.hdf5.Network(net_config=chain.path, reset_interval=reset_interval)
+    # skipped trailing layers (`read_chain(skip=...)`): netx stops before them, as lava-dl's ntidigits test does
+    net = netx.hdf5.Network(net_config=chain.path, reset_interval=reset_interval, num_layers=chain.num_layers)
     if as_bias:
         net.in_layer.neuron.bias_mant.init = np.asarray(x).T.astype(np.int32)  # Lava shapes are reversed
     else:
