@@ -24,7 +24,7 @@ from neuro_deploy.atomic import atomic_path
 from neuro_deploy.errors import NeuroDeployError
 from neuro_deploy.ir import graph as ir
 from neuro_deploy.ir.graph import LIF, Edge, Graph, Input, Node, Output, Synapse
-from neuro_deploy.ir.quantized import QLayer, QSynapse, Quantized
+from neuro_deploy.ir.quantized import PARAMS_BY_KIND, QLayer, QSynapse, Quantized
 from neuro_deploy.target import check
 
 FORMAT_VERSION = 2
@@ -98,8 +98,8 @@ def _write_netx_layer(g: h5py.Group, q: Quantized, name: str, prev: str | None) 
     syn = _netx_conv(q, name, prev)
     if syn is not None:
         neuron = g.create_group("neuron")
-        for key, value in (("type", np.bytes_("CUBA")), ("iDecay", layer.params["du"] + 1),
-                           ("vDecay", layer.params["dv"]), ("vThMant", layer.params["vth"]), ("refDelay", 1),
+        for key, value in (("type", np.bytes_("CUBA")), ("iDecay", layer.params.du + 1),
+                           ("vDecay", layer.params.dv), ("vThMant", layer.params.vth), ("refDelay", 1),
                            ("wgtExp", 0)):
             neuron.create_dataset(key, data=value)
     if syn is None:
@@ -145,7 +145,7 @@ def write_network(path: str | Path, q: Quantized, meta: dict[str, Any]) -> None:
             for key, value in dataclasses.asdict(layer).items():
                 if key == "params":
                     sub = qg.create_group("params")
-                    for pk, pv in value.items():
+                    for pk, pv in (value or {}).items():
                         _put(sub, pk, pv)
                 else:
                     _put(qg, key, value)
@@ -223,7 +223,8 @@ def _read_extension(f: h5py.File, ext: h5py.Group, path: str) -> NetworkFile:
         names[i] = node.name
         qg = _require(g, "quant", path)
         qparams = {k: _get(v) for k, v in _require(qg, "params", path).items()}
-        layers[node.name] = QLayer(**{k: _get(v) for k, v in qg.items() if k != "params"}, params=qparams)
+        params = PARAMS_BY_KIND[kind](**qparams) if kind in PARAMS_BY_KIND else None
+        layers[node.name] = QLayer(**{k: _get(v) for k, v in qg.items() if k != "params"}, params=params)
     synapses: dict[str, QSynapse] = {}
     ext_syns = _require(ext, "synapses", path)
     for j in range(len(ext_syns)):

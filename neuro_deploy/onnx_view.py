@@ -6,6 +6,7 @@ something to execute with an ONNX runtime.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +40,8 @@ def build_model(path: str | Path) -> onnx.ModelProto:
         attrs = {"placement": placement(node), "module": node.module or "-", "shape": list(node.shape),
                  "start": node.start, "emit": node.emit, "scale": float(layer.scale),
                  "payload_bits": layer.payload_bits}
-        attrs.update({f"neuron_{k}": _attribute_value(v) for k, v in layer.params.items()})
+        params = dataclasses.asdict(layer.params) if layer.params is not None else {}
+        attrs.update({f"neuron_{k}": _attribute_value(v) for k, v in params.items() if v is not None})
         if syns:
             attrs.update({
                 "synapse_sources": [graph.inputs(s.name)[0] for s in syns],

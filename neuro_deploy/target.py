@@ -105,13 +105,13 @@ def check(q: Quantized) -> list[Violation]:
     for name, layer in q.layers.items():
         node, p = graph.nodes[name], layer.params
         if isinstance(node, LIF):
-            need(name, "vth", p["vth"], "lif_vth")
-            need(name, "du", p["du"], "lif_decay")
-            need(name, "dv", p["dv"], "lif_decay")
+            need(name, "vth", p.vth, "lif_vth")
+            need(name, "du", p.du, "lif_decay")
+            need(name, "dv", p.dv, "lif_decay")
             need(name, "peak |v| x headroom", layer.peak * h, "lif_state")
             need(name, "peak |a_in| x headroom", layer.input_peak * h, "lif_input")
         elif isinstance(node, NILIF):
-            need(name, "state bound (levels + 1) x unit", (p["levels"] + 1) * p["unit"], "graded_payload")
+            need(name, "state bound (levels + 1) x unit", (p.levels + 1) * p.unit, "graded_payload")
             need(name, "peak |u| x headroom", layer.peak * h, "graded_payload")
         elif isinstance(node, (Relay, Accumulate)) or node.role == "host":
             need(name, "peak |state| x headroom", layer.peak * h, "graded_payload")

@@ -83,7 +83,7 @@ def test_plain_chain_loads_unchanged_with_lava_dl_netx(tmp_path):
         for i, syn in ((1, "conv1"), (2, "conv2")):
             qs = q.synapses[syn]
             assert np.array_equal(f[f"layer/{i}/weight"][()], qs.mantissa.astype(np.int64) << qs.shift)
-            assert int(f[f"layer/{i}/neuron/vThMant"][()]) == q.layers[f"lif{i}"].params["vth"]
+            assert int(f[f"layer/{i}/neuron/vThMant"][()]) == q.layers[f"lif{i}"].params.vth
 
 
 @pytest.mark.parametrize("name", ["tiny.net", "mnist.net", "gts/pilotnet_lif/network.net",

@@ -101,15 +101,16 @@ def test_lava_equals_fast_on_the_bundled_deployable_model_at_64(tmp_path):
 def test_a_failing_lava_process_is_one_error_and_leaves_no_process(deployable, tmp_path):
     net, image, _ = deployable
     q = net.quantized
-    relay = next(n for n, layer in q.layers.items() if "bias" in layer.params)
-    q.layers[relay].params["bias"] = np.zeros(3, np.int64)  # the wrong number of channels: fails mid-run
+    relay = next(n for n, layer in q.layers.items() if layer.params is not None and layer.params.programmed
+                 and q.graph.nodes[n].kind == "relay")
+    q.layers[relay].params.bias = np.zeros(3, np.int64)  # the wrong number of channels: fails mid-run
     write_network(tmp_path / "broken.net", q, net.meta)
     before = set(_descendants(os.getpid()))  # e.g. the resource tracker of earlier in-process Lava runs
     try:
         with pytest.raises(NeuroDeployError, match=r"Lava run failed: ValueError: operands could not be broadcast"):
             run_lava(str(tmp_path / "broken.net"), image.astype(np.float32), int(net.meta["steps"]))
     finally:
-        q.layers[relay].params["bias"] = read_network(net.path).quantized.layers[relay].params["bias"]
+        q.layers[relay].params.bias = read_network(net.path).quantized.layers[relay].params.bias
     assert not set(_descendants(os.getpid())) - before
 
 

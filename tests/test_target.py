@@ -39,10 +39,10 @@ def test_the_bundled_deployable_model_respects_every_limit(bundled):
     assert not target.check(q)
     graph = q.graph
     lifs = [layer for n, layer in q.layers.items() if isinstance(graph.nodes[n], LIF)]
-    assert lifs and max(layer.params["vth"] for layer in lifs) <= 2**17 - 1
+    assert lifs and max(layer.params.vth for layer in lifs) <= 2**17 - 1
     assert all(layer.input_peak * q.headroom < 2**17 for layer in lifs)  # a_in << 6 fits 24 bits
     nilifs = [layer for n, layer in q.layers.items() if isinstance(graph.nodes[n], NILIF)]
-    assert nilifs and all(5 * layer.params["unit"] < 2**23 and layer.peak * q.headroom < 2**23 for layer in nilifs)
+    assert nilifs and all(5 * layer.params.unit < 2**23 and layer.peak * q.headroom < 2**23 for layer in nilifs)
     assert sum(qs.acc_peak > 0 for qs in q.synapses.values()) > 0.9 * len(q.synapses)  # measured, not vacuous
     for name, qs in q.synapses.items():
         syn = graph.nodes[name]

@@ -5,7 +5,7 @@ Kept free of torch so that the Lava back end's worker process reads network file
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -29,11 +29,50 @@ class QSynapse:
 
 
 @dataclass
+class LIFParams:
+    """Lava LIF registers: threshold mantissa (compared as vth << 6) and the two decays."""
+
+    vth: int
+    du: int
+    dv: int
+
+
+@dataclass
+class NILIFParams:
+    """The NI-LIF neuron program: state units per level, the decay as a right shift, the levels."""
+
+    unit: int
+    decay_shift: int
+    levels: int
+
+
+@dataclass
+class GradedParams:
+    """A graded neuron (relay, accumulator): per-channel bias in state units (it also holds the
+    payload's rounding), payload = state >> shift, then an optional ReLU. Without a bias and a
+    shift a relay is Lava's own GradedVec / GradedReluVec."""
+
+    bias: np.ndarray | None = None
+    shift: int = 0
+    relu: bool = False
+
+    @property
+    def programmed(self) -> bool:
+        """Needs a neuro-deploy neuron program (Lava's graded neurons have no bias or shift)."""
+        return self.bias is not None or self.shift != 0
+
+
+NeuronParams = LIFParams | NILIFParams | GradedParams | None
+PARAMS_BY_KIND: dict[str, type] = {"lif": LIFParams, "nilif": NILIFParams, "relay": GradedParams,
+                                   "accumulate": GradedParams}
+
+
+@dataclass
 class QLayer:
     scale: float  # output payload units per real unit
     state_scale: float  # units of the summed synaptic input (and the neuron state) per real unit
     payload_bits: int  # signed width of the graded payload (1 for binary spikes)
-    params: dict = field(default_factory=dict)  # kind-specific integer parameters
+    params: NeuronParams = None  # the layer kind's integer parameters (none for the input and host ops)
     peak: float = 0.0  # calibration peak of |state| in state units (LIF: |v|, NI-LIF: |u|)
     input_peak: float = 0.0  # calibration peak of |summed synaptic input| in state units
     overflow: bool = False  # the peak (with headroom) does not fit the neuron's state

@@ -24,7 +24,9 @@ import torch
 
 from neuro_deploy.ir.execute import execute
 from neuro_deploy.ir.graph import LIF, NILIF, Accumulate, Graph, Input, Node, Output, Relay, Synapse
-from neuro_deploy.ir.quantized import INPUT_SCALE, UPSAMPLE_BITS, QLayer, QSynapse, Quantized
+from neuro_deploy.ir.quantized import (
+    INPUT_SCALE, UPSAMPLE_BITS, GradedParams, LIFParams, NILIFParams, QLayer, QSynapse, Quantized,
+)
 from neuro_deploy.sim.fixed import Probe, run_fixed
 from neuro_deploy.target import LIMITS, accumulator_limit, check
 
@@ -89,27 +91,24 @@ def _layer(node: Node, peak_in: float, peak_out: float, headroom: float, payload
         cap = min(_pow2_below(VTH_MAX / node.threshold), state_cap)  # vth = threshold * scale fits 17 bits
         s = min(_pow2_below(LIF_INPUT_LIMIT / (2 * peak_in * headroom)), cap) if peak_in else cap
         vth = max(1, round(node.threshold * s))
-        return QLayer(1.0, s, 1, {"vth": vth, "du": 4095, "dv": 4096 - round(node.leak * 4096)})
+        return QLayer(1.0, s, 1, LIFParams(vth, 4095, 4096 - round(node.leak * 4096)))
     if isinstance(node, NILIF):
         cap = min(UNIT_MAX, state_cap)
         s = min(_pow2_below(PAYLOAD_LIMIT / (2 * peak_in * headroom)), cap) if peak_in else cap
-        return QLayer(float(node.levels), s, 4, {"unit": int(s), "decay_shift": round(-math.log2(node.decay)),
-                                                 "levels": node.levels})
+        return QLayer(float(node.levels), s, 4, NILIFParams(int(s), round(-math.log2(node.decay)), node.levels))
     peak = max(peak_in, peak_out) or 1.0  # a layer silent on the calibration images: scale as for peak 1
     payload = _pow2_below(payload_limit / (peak * headroom))
     extra = STATE_EXP if payload_limit < PAYLOAD_LIMIT else 0  # a payload that synapses read
     state = min(payload * 2**extra, _pow2_below(PAYLOAD_LIMIT / (peak * headroom)), max(state_cap, 1.0))
     payload = min(payload, state)
     shift = round(math.log2(state / payload))
-    params: dict = {}
+    params = None
     if isinstance(node, (Relay, Accumulate)):
         bias = np.zeros(node.shape[0]) if node.bias is None else node.bias
-        rounding = (1 << shift) // 2  # payload = round((state) / 2^shift), half up
-        if node.bias is not None or shift:
-            params["bias"] = np.round(bias * state).astype(np.int64) + rounding
-        params["shift"] = shift
-    if isinstance(node, Relay):
-        params["relu"] = node.relu
+        rounding = (1 << shift) // 2  # payload = round(state / 2^shift), half up
+        params = GradedParams(np.round(bias * state).astype(np.int64) + rounding
+                              if node.bias is not None or shift else None, shift,
+                              isinstance(node, Relay) and node.relu)
     return QLayer(payload, state, math.ceil(math.log2(peak * payload * headroom + 1)) + 1, params)
 
 
@@ -147,7 +146,7 @@ def quantize(graph: Graph, calibration: torch.Tensor, headroom: float = 2.0,
         if stage is not None:  # the relay behind a fixed stage carries the source's payload exactly
             src = layers[graph.inputs(stage.name)[0]]
             s = src.scale * 2.0 ** _stage_weight(stage).exp
-            layers[name] = QLayer(s, s, src.payload_bits + _stage_weight(stage).exp, {"relu": False, "shift": 0})
+            layers[name] = QLayer(s, s, src.payload_bits + _stage_weight(stage).exp, GradedParams())
             continue
         read = any(isinstance(graph.nodes[c], Synapse) for c in graph.consumers(name))
         limit = 2 ** (payload_bits - 1) - 1 if read else PAYLOAD_LIMIT

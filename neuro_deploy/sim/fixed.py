@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from neuro_deploy.ir.execute import Recorder, apply_float, execute
 from neuro_deploy.ir.graph import LIF, NILIF, Accumulate, Input, Node, Output, Relay, Synapse
-from neuro_deploy.ir.quantized import INPUT_SCALE, Quantized
+from neuro_deploy.ir.quantized import INPUT_SCALE, NeuronParams, Quantized
 from neuro_deploy.target import accumulator_limit
 from neuro_deploy.zoo.neurons import patches_to_time, time_to_channels
 
@@ -155,21 +155,21 @@ class FixedPoint:
             self.probe.states[node.name] = max(self.probe.states.get(node.name, 0.0), peak[0])
         return out
 
-    def _neuron(self, node: Node, ins: list[torch.Tensor], image: torch.Tensor, p: dict,
+    def _neuron(self, node: Node, ins: list[torch.Tensor], image: torch.Tensor, p: NeuronParams,
                 peak: list[float] | None) -> torch.Tensor:
         if isinstance(node, LIF):
-            return lif(ins[0], p["vth"], p["du"], p["dv"], peak)
+            return lif(ins[0], p.vth, p.du, p.dv, peak)
         if isinstance(node, NILIF):
-            return nilif(ins[0], node.r, p["unit"], p["decay_shift"], p["levels"], peak)
+            return nilif(ins[0], node.r, p.unit, p.decay_shift, p.levels, peak)
         if isinstance(node, (Relay, Accumulate)):
             out = ins[0]
-            if "bias" in p or isinstance(node, Accumulate):  # a neuron program saturates; GradedVec does not
-                out = (out + torch.from_numpy(p.get("bias", np.zeros(1, np.int64)))[:, None, None]).clamp(
-                    -PAYLOAD_LIMIT, PAYLOAD_LIMIT)
+            if p.programmed or isinstance(node, Accumulate):  # a neuron program saturates; GradedVec does not
+                bias = np.zeros(1, np.int64) if p.bias is None else p.bias
+                out = (out + torch.from_numpy(bias)[:, None, None]).clamp(-PAYLOAD_LIMIT, PAYLOAD_LIMIT)
             if peak is not None:
                 peak[0] = float(out.abs().max()) if out.numel() else 0.0
-            out = shift(out, -int(p.get("shift", 0)))  # the payload: the state's top bits
-            return out.clamp(min=0) if p.get("relu") else out
+            out = shift(out, -p.shift)  # the payload: the state's top bits
+            return out.clamp(min=0) if p.relu else out
         ql = self.q.layers[node.name]
         # host op: decode the ports, compute in float64, encode the result
         real = apply_float(node, [v.double() / ql.state_scale for v in ins], image)

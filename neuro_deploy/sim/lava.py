@@ -13,6 +13,7 @@ and the worker never imports torch (its forked children stay small).
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import os
 import signal
@@ -153,9 +154,9 @@ def build(q: Quantized, image: np.ndarray, steps: int, folder: Path) -> tuple[ob
         if isinstance(node, Input):
             proc = RingBuffer(data=input_frames(node, image, steps))
         elif isinstance(node, LIF):
-            proc = LavaLIF(shape=shape, du=p["du"], dv=p["dv"], vth=p["vth"], bias_mant=0, bias_exp=0)
-        elif isinstance(node, Relay) and "bias" not in p and not p.get("shift"):
-            proc = (GradedReluVec if p.get("relu") else GradedVec)(shape=shape, vth=0)
+            proc = LavaLIF(shape=shape, du=p.du, dv=p.dv, vth=p.vth, bias_mant=0, bias_exp=0)
+        elif isinstance(node, Relay) and not p.programmed:
+            proc = (GradedReluVec if p.relu else GradedVec)(shape=shape, vth=0)
         else:
             proc = _graded_neuron(q, name, steps, folder / f"{i}.npy", GradedNeuron, GradedNeuron2)
             paths[name] = folder / f"{i}.npy"
@@ -206,11 +207,11 @@ def _graded_neuron(q: Quantized, name: str, steps: int, path: Path, one_port, tw
     syn = graph.nodes[graph.inputs(name)[0]]
     c = syn.shape[0]
     if isinstance(node, NILIF):
-        kind, params = "nilif", {**p, "r": node.r}
+        kind, params = "nilif", {**dataclasses.asdict(p), "r": node.r}
     elif isinstance(node, (Relay, Accumulate)):
         kind = node.kind
-        bias = np.asarray(p.get("bias", np.zeros(c)), np.int64)
-        params = {"bias": bias, "relu": bool(p.get("relu", False)), "shift": int(p.get("shift", 0))}
+        bias = np.zeros(c, np.int64) if p.bias is None else np.asarray(p.bias, np.int64)
+        params = {"bias": bias, "relu": bool(p.relu), "shift": int(p.shift)}
     else:
         kind = "host"
         params = {"node": node, "scale": layer.scale, "state_scale": layer.state_scale, "emit": node.emit,
