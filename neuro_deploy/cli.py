@@ -234,7 +234,7 @@ def inspect(network: Path, as_json: bool) -> None:
                         for c in COLUMNS])
     table.add_row("", "total", "", "", "", str(sum(r["neurons"] for r in rows)),
                   str(sum(r["synapses"] for r in rows)), "", "", str(max((r["delay"] for r in rows), default=0)),
-                  str(len(violations)))
+                  "", str(len(violations)))
     _console().print(table)
     for violation in violations:
         click.echo(f"violates Loihi's limits: {violation}")

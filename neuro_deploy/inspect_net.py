@@ -12,9 +12,10 @@ import torch.nn.functional as F
 from neuro_deploy.errors import NeuroDeployError
 from neuro_deploy.ir.graph import Synapse
 from neuro_deploy.netx_io import open_hdf5, placement, read_network
+from neuro_deploy.target import neuron_process, synapse_process
 
 COLUMNS = ("index", "name", "type", "placement", "shape", "neurons", "synapses", "weight_bits", "weight_exp", "delay",
-           "violations")
+           "lava", "violations")
 
 
 def connections(weight_nonzero: np.ndarray, in_shape: tuple[int, int, int], stride: int, padding: int) -> int:
@@ -44,6 +45,7 @@ def _describe_extension(path: str) -> list[dict[str, Any]]:
                      "weight_bits": 8 if syns else None,
                      "weight_exp": sorted({q.synapses[s.name].exp for s in syns}),
                      "delay": max((s.delay for s in syns), default=0),
+                     "lava": [neuron_process(node, q.layers[name].params), *sorted(synapse_process(s) for s in syns)],
                      "violations": [v for v in net.meta.get("violations", [])
                                     if v.split(":")[0] in {name, *(s.name for s in syns)}]})
     return rows
@@ -84,9 +86,26 @@ def _describe_netx(path: str) -> list[dict[str, Any]]:
             rows.append({"index": i, "name": f"layer/{i}", "type": kind, "placement": "io" if kind == "input"
                          else "neurocore", "shape": shape, "neurons": int(np.prod(shape)), "synapses": synapses,
                          "weight_bits": bits, "weight_exp": [exp] if weight is not None else [], "delay": delay,
-                         "violations": []})
+                         "lava": _netx_processes(g, kind), "violations": []})
             prev_shape = shape
     return rows
+
+
+def _netx_processes(g, kind: str) -> list[str]:
+    """The Lava processes netx builds for a layer (docs/lava-facts.md 1.2-1.3)."""
+    if (kind != "conv" and not kind.startswith("dense") and kind != "input") or (kind == "input" and "neuron" not in g):
+        return []  # flatten, an input without a neuron, or a type netx cannot build
+    neuron = g["neuron"]["type"][()] if "neuron" in g and "type" in g["neuron"] else b"CUBA"
+    neuron = neuron.decode() if isinstance(neuron, bytes) else str(neuron)
+    if neuron == "SDNN":  # hdf5.py get_neuron_params: Delta at the input, Sigma when asked, else SigmaDelta
+        out = ["Delta" if kind == "input" else "Sigma" if "sigma_output" in g["neuron"] else "SigmaDelta"]
+    else:
+        out = ["LIF"]
+    if kind == "conv":
+        out.append("Conv")
+    elif kind.startswith("dense"):
+        out.append("DelayDense" if "delay" in g else "Dense")
+    return out
 
 
 def describe(path: str | Path) -> list[dict[str, Any]]:

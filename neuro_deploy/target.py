@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from neuro_deploy.ir.graph import LIF, NILIF, Accumulate, Input, Relay, Synapse
-from neuro_deploy.ir.quantized import Quantized
+from neuro_deploy.ir.graph import LIF, NILIF, Accumulate, Input, Node, Relay, Synapse
+from neuro_deploy.ir.quantized import NeuronParams, Quantized
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,18 @@ NEURON_PROCESS = {
     "accumulate": "neuro-deploy GradedNeuron (kind accumulate)",
     "host": "neuro-deploy GradedNeuron / GradedNeuron2 (kind host: a CPU process, float64)",
 }
+
+
+def neuron_process(node: Node, params: NeuronParams) -> str:
+    """The Lava process that realises a layer: Lava's own where one computes it, else a
+    neuro-deploy neuron program (`GradedNeuron`)."""
+    if isinstance(node, Input):
+        return "RingBuffer"
+    if isinstance(node, LIF):
+        return "LIF"
+    if isinstance(node, Relay) and not params.programmed:
+        return "GradedReluVec" if params.relu else "GradedVec"
+    return "GradedNeuron"
 
 
 def synapse_process(syn: Synapse) -> str:

@@ -180,3 +180,26 @@ def test_fast_synapses_wrap_and_shift_like_lavas_conv_and_sparse(exp, torch_conv
     for name, path in zip(("conv", "sparse"), paths):
         got = np.load(path).transpose(0, 3, 2, 1)  # [steps, C, H, W]
         assert np.array_equal(got[1:], expected[name]), name  # one step of synaptic latency
+
+
+def test_inspect_names_the_lava_process_of_every_layer_and_synapse(capsys, tmp_path):
+    import json
+    import sysconfig
+    from pathlib import Path
+
+    write(convert(BUNDLED, size=16), tmp_path / "m.net")
+    code, out, _ = run_cli(capsys, "inspect", tmp_path / "m.net", "--json")
+    rows = {r["name"]: r for r in json.loads(out)}
+    q = read_network(tmp_path / "m.net").quantized
+    for name, layer in q.layers.items():
+        neuron, *synapses = rows[name]["lava"]
+        kind = q.graph.nodes[name].kind
+        expected = {"input": "RingBuffer", "lif": "LIF"}.get(kind) or (
+            "GradedNeuron" if kind != "relay" or layer.params.programmed else "GradedVec")
+        assert neuron in (expected, "GradedReluVec"), name
+        assert sorted(synapses) == sorted(target.synapse_process(q.graph.nodes[s]) for s in q.graph.inputs(name))
+    assert {"Conv", "Sparse", "DelaySparse"} <= {p for r in rows.values() for p in r["lava"]}
+    ntidigits = Path(sysconfig.get_paths()["purelib"]) / "tests/lava/lib/dl/netx/gts/ntidigits/ntidigits.net"
+    code, out, _ = run_cli(capsys, "inspect", ntidigits, "--json")
+    assert code == 0 and [r["lava"] for r in json.loads(out)][2:] == [["LIF", "DelayDense"], ["LIF", "DelayDense"],
+                                                                       ["LIF", "Dense"], []]

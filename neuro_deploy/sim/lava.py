@@ -30,7 +30,7 @@ from scipy.sparse import csr_matrix
 from neuro_deploy.errors import NeuroDeployError
 from neuro_deploy.ir.graph import LIF, NILIF, Accumulate, Graph, Input, MDAGate, Relay, SubstepGate, Synapse
 from neuro_deploy.ir.quantized import INPUT_SCALE, Quantized
-from neuro_deploy.target import synapse_process
+from neuro_deploy.target import neuron_process, synapse_process
 
 Shape = tuple[int, int, int]
 #: Shared-memory slots per Lava channel (Lava's default is 64, lava/magma/compiler/compiler.py:102).
@@ -151,12 +151,13 @@ def build(q: Quantized, image: np.ndarray, steps: int, folder: Path) -> tuple[ob
     for i, name in enumerate(order):
         node, p = graph.nodes[name], q.layers[name].params
         shape = lava_shape(node.shape)
-        if isinstance(node, Input):
+        kind = neuron_process(node, p)
+        if kind == "RingBuffer":
             proc = RingBuffer(data=input_frames(node, image, steps))
-        elif isinstance(node, LIF):
+        elif kind == "LIF":
             proc = LavaLIF(shape=shape, du=p.du, dv=p.dv, vth=p.vth, bias_mant=0, bias_exp=0)
-        elif isinstance(node, Relay) and not p.programmed:
-            proc = (GradedReluVec if p.relu else GradedVec)(shape=shape, vth=0)
+        elif kind in ("GradedVec", "GradedReluVec"):
+            proc = (GradedReluVec if kind == "GradedReluVec" else GradedVec)(shape=shape, vth=0)
         else:
             proc = _graded_neuron(q, name, steps, folder / f"{i}.npy", GradedNeuron, GradedNeuron2)
             paths[name] = folder / f"{i}.npy"
