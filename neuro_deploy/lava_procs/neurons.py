@@ -64,6 +64,10 @@ class _GradedNeuronModel(PyLoihiProcessModel):
         self.events = np.zeros((p["num_steps"], *self.out_shape), np.int32)
         self.held: list[list[np.ndarray]] = []
         self.state: dict[str, np.ndarray] = {}
+        if p["kind"] == "host":
+            import torch
+
+            torch.set_num_threads(1)  # a forked child must not use the parent's OpenMP pool
 
     def run_spk(self) -> None:
         s = self.time_step - 1
@@ -121,7 +125,6 @@ class _GradedNeuronModel(PyLoihiProcessModel):
 
         from neuro_deploy.ir.execute import apply_float
 
-        torch.set_num_threads(1)  # a forked child must not use the parent's OpenMP pool
         p = self.p
         if 0 <= k < self.proc_params["window"]:
             self.held.append(x)

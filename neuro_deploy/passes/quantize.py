@@ -144,27 +144,26 @@ def quantize(graph: Graph, calibration: torch.Tensor, headroom: float = 2.0,
         ins = graph.inputs(name)
         stage = next((graph.nodes[s] for s in ins if getattr(graph.nodes[s], "stage", False)), None)
         if stage is not None:  # the relay behind a fixed stage carries the source's payload exactly
-            src = layers[graph.inputs(stage.name)[0]]
-            s = src.scale * 2.0 ** _stage_weight(stage).exp
-            layers[name] = QLayer(s, s, src.payload_bits + _stage_weight(stage).exp, GradedParams())
+            src, exp = layers[graph.inputs(stage.name)[0]], _stage_weight(stage).exp
+            layers[name] = QLayer(src.scale * 2.0**exp, src.scale * 2.0**exp, src.payload_bits + exp, GradedParams())
             continue
         read = any(isinstance(graph.nodes[c], Synapse) for c in graph.consumers(name))
         limit = 2 ** (payload_bits - 1) - 1 if read else PAYLOAD_LIMIT
         layers[name] = _layer(node, *peaks.get(name, (0.0, 0.0)), headroom, limit, _state_cap(graph, name, layers))
-    synapses = {}
-    for name, node in graph.nodes.items():
-        if not isinstance(node, Synapse):
-            continue
-        if node.stage:
-            synapses[name] = _stage_weight(node)
-            continue
-        (src,) = graph.inputs(name)
-        dst = graph.consumers(name)[0]
-        synapses[name] = quantize_weight(node.weight * layers[dst].state_scale / layers[src].scale)
-        synapses[name].shift = synapses[name].exp - (UPSAMPLE_BITS if node.upsample > 1 else 0)
+    synapses = {name: _stage_weight(node) if node.stage else _synapse_weight(graph, layers, node)
+                for name, node in graph.nodes.items() if isinstance(node, Synapse)}
     q = Quantized(graph, layers, synapses, headroom)
     _fit_accumulators(q, calibration)
     return q
+
+
+def _synapse_weight(graph: Graph, layers: dict[str, QLayer], node: Synapse, exp: int | None = None) -> QSynapse:
+    """The synapse's weights in destination state units per source payload unit, quantized (at
+    `exp`, or the finest exponent that holds them); the shift takes out the upsampling's 16."""
+    src, dst = graph.inputs(node.name)[0], graph.consumers(node.name)[0]
+    qs = quantize_weight(node.weight * layers[dst].state_scale / layers[src].scale, exp)
+    qs.shift = qs.exp - (UPSAMPLE_BITS if node.upsample > 1 else 0)
+    return qs
 
 
 def _fit_accumulators(q: Quantized, calibration: torch.Tensor) -> None:
@@ -182,11 +181,7 @@ def _fit_accumulators(q: Quantized, calibration: torch.Tensor) -> None:
             limit = accumulator_limit(node).high
             if qs.acc_peak * q.headroom > limit and not node.stage and qs.exp < EXP_MAX:
                 extra = max(1, math.ceil(math.log2(qs.acc_peak * q.headroom / limit)))
-                src, dst = graph.inputs(name)[0], graph.consumers(name)[0]
-                ratio = q.layers[dst].state_scale / q.layers[src].scale
-                new = quantize_weight(node.weight * ratio, qs.exp + extra)
-                new.shift = new.exp - (UPSAMPLE_BITS if node.upsample > 1 else 0)
-                q.synapses[name] = new
+                q.synapses[name] = _synapse_weight(graph, q.layers, node, qs.exp + extra)
                 changed = True
         for name, layer in q.layers.items():
             layer.peak = probe.states.get(name, 0.0)

@@ -14,13 +14,13 @@ import torch.nn.functional as F
 
 from neuro_deploy.ir.execute import Recorder, apply_float, execute
 from neuro_deploy.ir.graph import LIF, NILIF, Accumulate, Input, Node, Output, Relay, Synapse
-from neuro_deploy.ir.quantized import INPUT_SCALE, NeuronParams, Quantized
-from neuro_deploy.target import accumulator_limit
+from neuro_deploy.ir.quantized import INPUT_SCALE, QLayer, Quantized
+from neuro_deploy.target import LIMITS, accumulator_limit
 from neuro_deploy.zoo.neurons import patches_to_time, time_to_channels
 
 WRAP = 2**24
 HALF = 2**23
-PAYLOAD_LIMIT = HALF - 1
+PAYLOAD_LIMIT = LIMITS["graded_payload"].high
 
 
 class Probe:
@@ -33,7 +33,8 @@ class Probe:
         self.states: dict[str, float] = {}
 
     @staticmethod
-    def _max(table: dict[str, float], name: str, x: torch.Tensor) -> None:
+    def update(table: dict[str, float], name: str, x: torch.Tensor) -> None:
+        """Raise `table[name]` to the largest |x|."""
         if x.numel():
             table[name] = max(table.get(name, 0.0), float(x.abs().max()))
 
@@ -72,8 +73,8 @@ def synapse(node: Synapse, mantissa: np.ndarray, s: int, x: torch.Tensor, probe:
     w = torch.from_numpy(mantissa.astype(np.float64))
     acc = F.conv2d(v.double(), w, None, node.stride, node.padding).round().long()
     if probe is not None:
-        Probe._max(probe.acc, node.name, acc)
-    acc = shift(wrap(acc, 24 if accumulator_limit(node).name == "conv_accumulator" else 32), s)
+        Probe.update(probe.acc, node.name, acc)
+    acc = shift(wrap(acc, accumulator_limit(node).high.bit_length() + 1), s)
     if acc.shape[1] != node.width:
         placed = acc.new_zeros(acc.shape[0], node.width, *acc.shape[2:])
         placed[:, node.offset:node.offset + acc.shape[1]] = acc
@@ -96,8 +97,8 @@ def lif_step(u: torch.Tensor, v: torch.Tensor, a_in: torch.Tensor, vth: int, du:
 
 
 def lif(x: torch.Tensor, vth: int, du: int, dv: int, peak: list[float] | None = None) -> torch.Tensor:
-    """Lava's CUBA-LIF over the window, no bias; `peak[0]` collects a bound on |v| (|u| + |v| of the
-    previous step, what the voltage update adds before it saturates)."""
+    """Lava's CUBA-LIF over the window, no bias; `peak[0]` collects a bound on |v| (|u| before its
+    24-bit wrap plus |v| of the previous step: what the voltage update adds before it saturates)."""
     u = torch.zeros_like(x[0])
     v = torch.zeros_like(x[0])
     spikes = []
@@ -144,19 +145,18 @@ class FixedPoint:
             return synapse(node, qs.mantissa, qs.shift, ins[0], self.probe)
         if isinstance(node, Output):
             return ins[0]
-        ql = self.q.layers[node.name]
-        p = ql.params
         peak = None if self.probe is None else [0.0]
         if self.probe is not None:
             for x in ins:
-                Probe._max(self.probe.inputs, node.name, x)
-        out = self._neuron(node, ins, image, p, peak)
+                Probe.update(self.probe.inputs, node.name, x)
+        out = self._neuron(node, ins, image, self.q.layers[node.name], peak)
         if peak is not None:
             self.probe.states[node.name] = max(self.probe.states.get(node.name, 0.0), peak[0])
         return out
 
-    def _neuron(self, node: Node, ins: list[torch.Tensor], image: torch.Tensor, p: NeuronParams,
+    def _neuron(self, node: Node, ins: list[torch.Tensor], image: torch.Tensor, ql: QLayer,
                 peak: list[float] | None) -> torch.Tensor:
+        p = ql.params
         if isinstance(node, LIF):
             return lif(ins[0], p.vth, p.du, p.dv, peak)
         if isinstance(node, NILIF):
@@ -170,7 +170,6 @@ class FixedPoint:
                 peak[0] = float(out.abs().max()) if out.numel() else 0.0
             out = shift(out, -p.shift)  # the payload: the state's top bits
             return out.clamp(min=0) if p.relu else out
-        ql = self.q.layers[node.name]
         # host op: decode the ports, compute in float64, encode the result
         real = apply_float(node, [v.double() / ql.state_scale for v in ins], image)
         encoded = torch.round(real * ql.scale)

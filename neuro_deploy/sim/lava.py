@@ -7,8 +7,8 @@ GradedVec/GradedReluVec; only NI-LIF, biased relays, the accumulator and host op
 neuro-deploy neuron programs (`neuro_deploy.lava_procs.neurons`). Fan-in is Lava's InPort sum.
 
 The network runs in a worker process of its own session (`python -m neuro_deploy.sim.lava`),
-so that an interrupt or a failure stops the worker and every Lava process it forked at once,
-and the worker never imports torch (its forked children stay small).
+so that an interrupt or a failure stops the worker and every Lava process it forked at once;
+the worker imports torch only for host ops or the opt-in torch conv path (its children stay small).
 """
 
 from __future__ import annotations
@@ -139,7 +139,6 @@ def build(q: Quantized, image: np.ndarray, steps: int, folder: Path) -> tuple[ob
     from lava.proc.lif.process import LIF as LavaLIF
     from lava.proc.sparse.process import Sparse
 
-    from neuro_deploy.lava_procs.neurons import GradedNeuron, GradedNeuron2
     from neuro_deploy.lava_procs.recorder import MAX_RECORDED, RECORDERS
     from neuro_deploy.lava_procs.synapses import CachedDelaySparse, ConvExp
 
@@ -158,11 +157,10 @@ def build(q: Quantized, image: np.ndarray, steps: int, folder: Path) -> tuple[ob
             proc = LavaLIF(shape=shape, du=p.du, dv=p.dv, vth=p.vth, bias_mant=0, bias_exp=0)
         elif kind in ("GradedVec", "GradedReluVec"):
             proc = (GradedReluVec if kind == "GradedReluVec" else GradedVec)(shape=shape, vth=0)
-        else:
-            proc = _graded_neuron(q, name, steps, folder / f"{i}.npy", GradedNeuron, GradedNeuron2)
-            paths[name] = folder / f"{i}.npy"
-        if name not in paths:
-            paths[name] = folder / f"{i}.whc.npy"
+        else:  # a neuro-deploy neuron program, which saves its own events
+            proc = _graded_neuron(q, name, steps, folder / f"{i}.npy")
+        paths[name] = folder / (f"{i}.npy" if kind == "GradedNeuron" else f"{i}.whc.npy")
+        if kind != "GradedNeuron":
             recorded.append((proc, shape, paths[name]))
         procs[name] = proc
     for name in (n for n in graph.topological() if isinstance(graph.nodes[n], Synapse)):
@@ -200,8 +198,10 @@ def build(q: Quantized, image: np.ndarray, steps: int, folder: Path) -> tuple[ob
     return procs[order[0]], paths
 
 
-def _graded_neuron(q: Quantized, name: str, steps: int, path: Path, one_port, two_ports):
+def _graded_neuron(q: Quantized, name: str, steps: int, path: Path):
     """The neuro-deploy neuron program of a layer (NI-LIF, biased relay, accumulator, host op)."""
+    from neuro_deploy.lava_procs.neurons import GradedNeuron, GradedNeuron2
+
     graph = q.graph
     node, layer = graph.nodes[name], q.layers[name]
     p = layer.params
@@ -218,7 +218,7 @@ def _graded_neuron(q: Quantized, name: str, steps: int, path: Path, one_port, tw
         params = {"node": node, "scale": layer.scale, "state_scale": layer.state_scale, "emit": node.emit,
                   "windowed": isinstance(node, (MDAGate, SubstepGate))}
     ports = max(e.port for e in graph.edges if e.dst == name) + 1
-    cls = two_ports if ports == 2 else one_port
+    cls = GradedNeuron2 if ports == 2 else GradedNeuron
     return cls(in_shape=lava_shape(syn.shape), out_shape=lava_shape(node.shape), kind=kind, start=node.start,
                window=_window(graph, name), num_steps=steps, path=str(path), params=params)
 
