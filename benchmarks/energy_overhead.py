@@ -58,7 +58,7 @@ def _count_recorded(net, recorded: list[tuple[int, str, int, torch.Tensor]]) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", type=Path, default=REPO / "models" / "vlifnet_small_deployable.pt")
+    parser.add_argument("--checkpoint", type=Path, default=REPO / "neuro_deploy" / "models" / "vlifnet_small_deployable.pt")
     parser.add_argument("--image", type=Path, default=REPO / "neuro_deploy" / "assets" / "demo" / "input" /
                         "rain_demo_heavy.png")
     parser.add_argument("--repeats", type=int, default=7)

@@ -69,7 +69,7 @@ def _timed(run) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", type=Path, default=REPO / "models" / "vlifnet_small_deployable.pt")
+    parser.add_argument("--checkpoint", type=Path, default=REPO / "neuro_deploy" / "models" / "vlifnet_small_deployable.pt")
     parser.add_argument("--network", type=Path)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

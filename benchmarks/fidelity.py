@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/fidelity.py [--count 24] [--lava 4]
 
-Converts `models/vlifnet_small_deployable.pt` (calibrated on the bundled images, as `make demo`
+Converts `neuro_deploy/models/vlifnet_small_deployable.pt` (calibrated on the bundled images, as `make demo`
 does), makes the held-out set of the model cards (`synth-rain --split test --seed 2`, 64x64), and
 scores the float PyTorch model, the fixed-point network on the fast back end (every image) and
 on Lava (the first `--lava` images, also checked event-identical to the fast back end's output).
@@ -35,7 +35,7 @@ def mean_scores(results: list[np.ndarray], cleans: list[np.ndarray]) -> dict[str
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", type=Path, default=REPO / "models" / "vlifnet_small_deployable.pt")
+    parser.add_argument("--checkpoint", type=Path, default=REPO / "neuro_deploy" / "models" / "vlifnet_small_deployable.pt")
     parser.add_argument("--count", type=int, default=24, help="held-out pairs (fast back end and float)")
     parser.add_argument("--lava", type=int, default=4, help="how many of them also run on Lava")
     args = parser.parse_args()

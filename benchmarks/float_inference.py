@@ -23,7 +23,6 @@ import torch
 from neuro_deploy import zoo
 from neuro_deploy.inference import derain_array
 
-REPO = Path(__file__).resolve().parents[1]
 RELEASE = {"dim": 48, "en_num_blocks": [4, 4, 8, 8], "de_num_blocks": [2, 2, 2, 2], "T": 4}
 
 
@@ -47,7 +46,7 @@ def main() -> None:
     models = {
         "VLIFNet release (dim 48)": zoo.build("vlifnet", **RELEASE).eval(),
         "ESDNet release (dim 48)": zoo.build("esdnet", **RELEASE).eval(),
-        "VLIFNet shipped small (models/vlifnet_small.pt)": zoo.load(REPO / "models" / "vlifnet_small.pt"),
+        "VLIFNet shipped small (vlifnet_small)": zoo.load("vlifnet_small"),  # the bundled model, by name
     }
     rng = np.random.default_rng(0)
     img = rng.random((args.size, args.size, 3)).astype(np.float32)

@@ -1,3 +1,24 @@
-"""neuro-deploy: trained spiking (VLIF) networks to Loihi fixed point, Lava simulation and energy."""
+"""neuro-deploy: trained spiking (VLIF) networks to Loihi fixed point, Lava simulation and energy.
+
+The public API (`neuro_deploy.api`): `convert(checkpoint_or_bundled_name, **options) -> Network`,
+`load_network(path) -> Network`, `Network.save`, `Network.simulate`, `Network.energy`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
+__all__ = ["Network", "SimulationResult", "__version__", "convert", "load_network"]
+
+
+def __getattr__(name: str) -> Any:
+    """Load the API on first use: it imports torch, which `import neuro_deploy` (the CLI's start,
+    `__version__`) should not pay for. `convert` is the module `neuro_deploy.convert`, which calls
+    `neuro_deploy.api.convert` when called."""
+    if name == "convert":
+        return importlib.import_module("neuro_deploy.convert")
+    if name in ("Network", "SimulationResult", "load_network"):
+        return getattr(importlib.import_module("neuro_deploy.api"), name)
+    raise AttributeError(f"module 'neuro_deploy' has no attribute {name!r}")

@@ -16,14 +16,15 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from neuro_deploy.atomic import atomic_path
+from neuro_deploy import resources
+from neuro_deploy.atomic import atomic_path, check_outputs
+from neuro_deploy.energy.profiles import DEFAULT_PROFILES
 from neuro_deploy.errors import NeuroDeployError
 from neuro_deploy.progress import progress
 ASSETS = Path(__file__).resolve().parent / "assets"
-MODELS = Path(__file__).resolve().parents[1] / "models"
+MODELS = resources.models_folder()
 BUNDLED_MODEL = MODELS / "vlifnet_small.pt"
 BUNDLED_DEPLOYABLE = MODELS / "vlifnet_small_deployable.pt"
-DEFAULT_PROFILES = ("loihi", "cmos45_fp32")
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
@@ -53,7 +54,8 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("--model", "model_path", required=True, type=click.Path(path_type=Path), help="Checkpoint (.pt/.pth).")
+@click.option("--model", "model_path", required=True, type=click.Path(path_type=Path),
+              help="Checkpoint (.pt/.pth) or a bundled model's name (e.g. vlifnet_small_deployable).")
 @click.option("--arch", type=click.Choice(["vlifnet", "esdnet"]), help="Architecture (inferred when omitted).")
 @click.option("--input", "input_path", required=True, type=click.Path(path_type=Path), help="Rainy image.")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Derained image to write.")
@@ -70,6 +72,7 @@ def derain(model_path: Path, arch: str | None, input_path: Path, output: Path, t
     if tile % 8 or tile <= overlap:
         raise NeuroDeployError(f"--tile must be a multiple of 8 larger than --overlap (got {tile}, {overlap})")
     image_format(output)
+    check_outputs([output], [model_path, input_path, target])
     model = zoo.load(model_path, arch)
     rainy = read_image(input_path)
     clean = read_image(target) if target else None
@@ -155,6 +158,7 @@ def train(arch: str, dim: int, en_blocks: str, de_blocks: str, timesteps: int, r
             model.update(attention=False, enhance_product=False)
     elif deployable:
         raise NeuroDeployError("--deployable applies to vlifnet only")
+    check_outputs([output], [data_root, val_root, init_path])  # -o may be --resume: it continues that file
     cfg = TrainConfig(arch=arch, model=model, data=str(data_root), steps=steps, batch_size=batch_size, crop=crop,
                       lr=lr, warmup_steps=warmup_steps, seed=seed, save_every=save_every,
                       val=str(val_root) if val_root else None, init=str(init_path) if init_path else None,
@@ -185,13 +189,11 @@ def train(arch: str, dim: int, en_blocks: str, de_blocks: str, timesteps: int, r
               help="Write the file even where it breaks Loihi's limits (listed in the file and by inspect).")
 def convert(checkpoint: Path, arch: str | None, output: Path, calibrate: Path | None, timesteps: int | None,
             size: int, strict: bool, headroom: float, payload_bits: int, allow_violations: bool) -> None:
-    """Quantize a trained network to Loihi fixed point and write its HDF5 (netx) description."""
+    """Quantize a trained network (CHECKPOINT: a file or a bundled model's name, e.g.
+    vlifnet_small_deployable) to Loihi fixed point and write its HDF5 (netx) description."""
     from neuro_deploy import convert as conversion
 
-    if size % 8 or size <= 0:
-        raise NeuroDeployError(f"--size must be a positive multiple of 8, got {size}")
-    if not 2 <= payload_bits <= 24:
-        raise NeuroDeployError(f"--payload-bits must be between 2 and 24 (Loihi's graded payloads), got {payload_bits}")
+    check_outputs([output], [checkpoint, calibrate])
     result = conversion.convert(checkpoint, arch, calibrate, size, timesteps, strict, headroom, payload_bits,
                                 allow_violations)
     conversion.write(result, output)
@@ -251,6 +253,7 @@ def view(network: Path, output: Path | None, no_browser: bool, export_only: bool
     from neuro_deploy.onnx_view import export
 
     output = output or network.with_suffix(".onnx")
+    check_outputs([output], [network])
     export(network, output)
     click.echo(f"wrote {output}")
     if export_only:
@@ -396,7 +399,7 @@ def _float_reference(net, x):
               help="Image or .npy: (C,H,W) values or (T,C,H,W) frames; a plain netx file takes a .npy of its input shape.")
 @click.option("--backend", type=click.Choice(["fast", "lava"]), default="fast", show_default=True)
 @click.option("--profile", "profiles", multiple=True, default=DEFAULT_PROFILES, show_default=True,
-              help="Bundled profile (hw_profiles/NAME.toml) or a TOML file; repeat for several.")
+              help="Bundled profile name (loihi, cmos45_fp32, ...) or a TOML file; repeat for several.")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 @click.option("--plot", type=click.Path(path_type=Path), help="Bar chart of the energy per layer (.png, .pdf, .svg).")
 @click.option("--json-out", type=click.Path(path_type=Path), help="Also write the JSON report to this file.")
@@ -412,6 +415,7 @@ def energy(network: Path, input_path: Path, backend: str, profiles: tuple[str, .
     from neuro_deploy.energy.run import count_file
 
     loaded = load_profiles(profiles)
+    check_outputs([json_out, plot], [network, input_path])
     if plot is not None:
         energy_report.check_plot_path(plot)
     with progress(f"energy ({backend})") as update:
@@ -512,8 +516,9 @@ def demo(model_path: Path, deployable_path: Path, output_dir: Path, backend: str
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; turn user errors into one line and a non-zero exit."""
+    args = sys.argv[1:] if argv is None else list(argv)
     try:
-        cli.main(args=argv, prog_name="neuro-deploy", standalone_mode=False)
+        cli.main(args=args or ["--help"], prog_name="neuro-deploy", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("neuro-deploy: interrupted", err=True)
         sys.exit(130)

@@ -1,10 +1,16 @@
-"""The conversion pipeline: checkpoint -> graph -> lowered, aligned, quantized -> HDF5 description."""
+"""The conversion pipeline: checkpoint -> graph -> lowered, aligned, quantized -> HDF5 description.
+
+`neuro_deploy.convert` is also the public function `neuro_deploy.api.convert`: the module and the
+function share the name, so calling this module calls the function (see the end of the file).
+"""
 
 from __future__ import annotations
 
+import sys
+import types
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -23,6 +29,9 @@ from neuro_deploy.passes.legalize import split_delays, split_upsampling
 from neuro_deploy.passes.lower import lower
 from neuro_deploy.passes.quantize import PAYLOAD_BITS, STATE_BITS, quantize
 from neuro_deploy.target import check
+
+if TYPE_CHECKING:
+    from neuro_deploy.api import Network
 
 BUNDLED_CALIBRATION = Path(__file__).resolve().parent / "assets" / "demo" / "input"
 
@@ -59,11 +68,28 @@ def host_layers(graph: Graph) -> list[str]:
     return [f"{n.name} ({n.kind})" for n in graph.nodes.values() if placement(n) == "host"]
 
 
+def _refuse_non_finite(graph: Graph, checkpoint: str | Path) -> None:
+    """Folding can make finite weights NaN or infinite (a tdBN variance below -eps), which
+    quantization would silently turn into garbage integers: refuse them before quantizing."""
+    for node in graph.nodes.values():
+        for key, value in node.params().items():
+            if isinstance(value, (float, np.ndarray)) and np.asarray(value).dtype.kind == "f" \
+                    and not np.isfinite(value).all():
+                raise NeuroDeployError(f"{checkpoint}: {node.name} has a NaN or infinite {key} after folding "
+                                       "(check the checkpoint's normalisation statistics)")
+
+
 def convert(checkpoint: str | Path, arch: str | None = None, calibrate: str | Path | None = None, size: int = 64,
             timesteps: int | None = None, strict: bool = False, headroom: float = 2.0,
             payload_bits: int = PAYLOAD_BITS, allow_violations: bool = False) -> Conversion:
     """Capture, lower, legalize, align and quantize; refuse a result that breaks a Loihi limit
-    (`neuro_deploy.target`) unless `allow_violations`, which records the violations in the file."""
+    (`neuro_deploy.target`) unless `allow_violations`, which records the violations in the file.
+    `checkpoint` is a path or a bundled model's name."""
+    if size % 8 or size <= 0:
+        raise NeuroDeployError(f"size must be a positive multiple of 8 (--size), got {size}")
+    if not 2 <= payload_bits <= 24:
+        raise NeuroDeployError(f"payload bits must be between 2 and 24, Loihi's graded payloads (--payload-bits), "
+                               f"got {payload_bits}")
     ckpt = zoo.read_checkpoint(checkpoint, arch)
     if timesteps is not None and timesteps != ckpt.config.get("T", 4):
         if any("attn.ta." in k or "time_attention" in k for k in ckpt.state_dict):
@@ -71,7 +97,9 @@ def convert(checkpoint: str | Path, arch: str | None = None, calibrate: str | Pa
                                    f"T={ckpt.config.get('T', 4)}")
         ckpt.config["T"] = timesteps
     model = zoo.build_from(ckpt)
-    lowered = lower(capture(model, size, size))
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # reported in one line just below
+        lowered = lower(capture(model, size, size))
+    _refuse_non_finite(lowered, checkpoint)
     hosts = host_layers(lowered)
     if strict and hosts:
         raise NeuroDeployError(f"--strict: {len(hosts)} ops have no neurocore equivalent: {', '.join(hosts)}")
@@ -123,3 +151,17 @@ def quantization_report(q: Quantized) -> list[dict[str, Any]]:
             "overflow": layer.overflow,
         })
     return rows
+
+
+class _CallableModule(types.ModuleType):
+    """Once anything imports this module, the package attribute `neuro_deploy.convert` is the module,
+    so the public function of that name is reached by calling it."""
+
+    def __call__(self, checkpoint: str | Path, **options: Any) -> Network:
+        """`neuro_deploy.api.convert`: a `Network` from a checkpoint path or a bundled model's name."""
+        from neuro_deploy.api import convert as public_convert
+
+        return public_convert(checkpoint, **options)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -54,7 +54,7 @@ def assert_same_events(net, lava: dict[str, np.ndarray], fast: dict[str, np.ndar
 def deployable(tmp_path_factory):
     """The bundled deployable VLIFNet at 16x16, run once on Lava (the run the tests below share)."""
     d = tmp_path_factory.mktemp("lava")
-    write(convert(REPO / "models" / "vlifnet_small_deployable.pt", size=16), d / "m.net")
+    write(convert(REPO / "neuro_deploy" / "models" / "vlifnet_small_deployable.pt", size=16), d / "m.net")
     net = read_network(d / "m.net")
     image = np.random.default_rng(2).random((3, 16, 16))
     return net, image, lava_events(net, image)
@@ -92,7 +92,7 @@ def test_lava_equals_fast_on_the_reference_configurations_with_host_layers(arch,
 
 @pytest.mark.slow
 def test_lava_equals_fast_on_the_bundled_deployable_model_at_64(tmp_path):
-    write(convert(REPO / "models" / "vlifnet_small_deployable.pt", size=64), tmp_path / "m.net")
+    write(convert(REPO / "neuro_deploy" / "models" / "vlifnet_small_deployable.pt", size=64), tmp_path / "m.net")
     net = read_network(tmp_path / "m.net")
     image = np.random.default_rng(4).random((3, 64, 64))
     assert_same_events(net, lava_events(net, image), fast_events(net, image, net.meta["steps"]))

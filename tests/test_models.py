@@ -14,7 +14,7 @@ from neuro_deploy.sim.fixed import run_fixed
 
 from conftest import REPO
 
-MODELS = REPO / "models"
+MODELS = REPO / "neuro_deploy" / "models"
 SHIPPED = ["vlifnet_small", "vlifnet_small_deployable", "esdnet_small"]
 
 

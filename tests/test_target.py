@@ -26,7 +26,7 @@ from neuro_deploy import zoo
 from conftest import REPO
 from test_cli import assert_one_line_error, run_cli
 
-BUNDLED = REPO / "models" / "vlifnet_small_deployable.pt"
+BUNDLED = REPO / "neuro_deploy" / "models" / "vlifnet_small_deployable.pt"
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """Hardware energy profiles: per-operation energies read from TOML files, each with its evidence.
 
-A profile is `hw_profiles/<name>.toml` (or any TOML file given by path):
+A profile is `neuro_deploy/hw_profiles/<name>.toml`, package data (or any TOML file given by path):
 
     name = "loihi"
     title = "..."
@@ -20,14 +20,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from importlib.abc import Traversable
 from pathlib import Path
 
 import tomli
 
+from neuro_deploy import resources
 from neuro_deploy.errors import NeuroDeployError
 
-PROFILE_DIR = Path(__file__).resolve().parents[2] / "hw_profiles"
-EVIDENCE = ("measured", "pre-silicon", "derived", "vendor")
+DEFAULT_PROFILES = ("loihi", "cmos45_fp32")  # the chip deployed to, and the paper's 45 nm reference
+#: how good a figure is: `assumed` is a figure carried over from another chip or spike type
+EVIDENCE = ("measured", "pre-silicon", "derived", "vendor", "assumed")
 SCOPES = ("per-term", "all-in")
 #: what each term prices (see docs/energy.md)
 TERMS = {
@@ -68,16 +71,16 @@ class Profile:
 
 
 def available() -> list[str]:
-    return sorted(p.stem for p in PROFILE_DIR.glob("*.toml"))
+    return resources.profile_names()
 
 
 def load_profile(spec: str | Path) -> Profile:
     """A bundled profile by name, or a TOML file by path."""
     spec = str(spec)
-    path = Path(spec)
+    path: Path | Traversable | None = Path(spec)
     if path.suffix != ".toml" and not path.is_file():
-        path = PROFILE_DIR / f"{spec}.toml"
-        if not path.is_file():
+        path = resources.profile(spec)
+        if path is None:
             raise NeuroDeployError(f"unknown profile {spec!r} (bundled: {', '.join(available())}; "
                                    "or give a .toml file path)")
     if not path.is_file():

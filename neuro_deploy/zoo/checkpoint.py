@@ -17,6 +17,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
+from neuro_deploy import resources
 from neuro_deploy.atomic import atomic_path
 from neuro_deploy.errors import NeuroDeployError
 
@@ -39,8 +40,10 @@ class Checkpoint:
 
 
 def _read(path: Path) -> Any:
+    if path.is_dir():
+        raise NeuroDeployError(f"checkpoint {path} is a folder, not a file")
     if not path.is_file():
-        raise NeuroDeployError(f"checkpoint not found: {path}")
+        raise NeuroDeployError(f"checkpoint not found: {path} (bundled models: {', '.join(resources.model_names())})")
     with path.open("rb") as f:
         magic = f.read(2)
     if magic[:2] != b"PK" and magic[:1] != b"\x80":  # torch's zip format, or a legacy pickle
@@ -133,9 +136,23 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_checkpoint(path: str | Path, arch: str | None = None) -> Checkpoint:
-    """Read any supported checkpoint into a `Checkpoint` (no model built yet)."""
+def _resolve(path: str | Path) -> Path:
+    """`path` itself, or the bundled model of that name when no such file exists here."""
     path = Path(path)
+    return path if path.exists() else resources.bundled_model(path) or path
+
+
+def _refuse_non_finite(sd: Mapping[str, torch.Tensor], path: Path) -> None:
+    """NaN or Inf weights run without complaint and give black images or NaN scores: refuse them at load."""
+    bad = [k for k, v in sd.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise NeuroDeployError(f"{path}: weight {bad[0]}{more} holds NaN or infinite values")
+
+
+def read_checkpoint(path: str | Path, arch: str | None = None) -> Checkpoint:
+    """Read any supported checkpoint, or a bundled model by name, into a `Checkpoint` (no model built yet)."""
+    path = _resolve(path)
     obj = _read(path)
     if isinstance(obj, Mapping) and obj.get("format") == FORMAT:
         if arch is not None and arch != obj["arch"]:
@@ -151,6 +168,7 @@ def read_checkpoint(path: str | Path, arch: str | None = None) -> Checkpoint:
         if isinstance(obj, Mapping) and isinstance(obj.get("constructor"), Mapping):
             config.update(obj["constructor"])  # the reference files state their constructor
         ckpt = Checkpoint(found, config, sd)
+    _refuse_non_finite(ckpt.state_dict, path)
     ckpt.path, ckpt.sha256 = str(path), _sha256(path)
     return ckpt
 

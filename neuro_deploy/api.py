@@ -1,0 +1,146 @@
+"""The public Python API: convert, save, load, simulate and price a network without the CLI.
+
+    net = neuro_deploy.convert("vlifnet_small_deployable", size=16)   # a checkpoint path or a bundled name
+    net.save("m.net"); net = neuro_deploy.load_network("m.net")
+    result = net.simulate(image)            # HxWx3 in [0, 1] -> result.output (same shape), result.metrics
+    report = net.energy(image, profiles=("loihi",))
+
+Built on the modules the CLI runs (`convert`, `simulate`, `energy`), so both give the same numbers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+
+from neuro_deploy.atomic import check_outputs
+from neuro_deploy.energy.profiles import DEFAULT_PROFILES
+from neuro_deploy.errors import NeuroDeployError
+from neuro_deploy.netx_io import NetworkFile, read_network, write_network
+
+__all__ = ["Network", "SimulationResult", "convert", "load_network"]
+
+
+@dataclass
+class SimulationResult:
+    """A fixed-point run on one image: the derained image and how close it is to references."""
+
+    output: np.ndarray  # HxWx3 in [0, 1], the input's shape
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # "target" / "float" -> psnr, ssim, ...
+    tiles: int = 0
+
+
+class Network:
+    """A network converted to Loihi fixed point, in memory or read from its `.net` file."""
+
+    def __init__(self, file: NetworkFile) -> None:
+        self._file = file
+
+    def __repr__(self) -> str:
+        where = self._file.path or "not saved"
+        return f"Network({len(self._file.quantized.layers)} layers, input {self.input_shape}, {where})"
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """What the file records: source checkpoint, settings, latency, steps, violations."""
+        return self._file.meta
+
+    @property
+    def path(self) -> Path | None:
+        return Path(self._file.path) if self._file.path else None
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(int(v) for v in self.meta["input_shape"])
+
+    def quantization_report(self) -> list[dict[str, Any]]:
+        """Per layer: weight exponents, clipped fraction, weight error, state peak and overflow."""
+        from neuro_deploy.convert import quantization_report
+
+        return quantization_report(self._file.quantized)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the HDF5 (netx) description; later Lava runs read this file."""
+        path = Path(path)
+        check_outputs([path], [self.meta.get("source", {}).get("path"), self._file.path or None])
+        write_network(path, self._file.quantized, self.meta)
+        self._file = NetworkFile(self._file.quantized, self.meta, str(path))
+        return path
+
+    def simulate(self, image: np.ndarray, backend: str = "fast", target: np.ndarray | None = None,
+                 reference: bool = True) -> SimulationResult:
+        """Derain an HxWx3 image in [0, 1] in fixed point. Metrics: PSNR/SSIM against `target` when
+        given, and against the float model when `reference` and the source checkpoint is unchanged."""
+        from neuro_deploy.data import evaluate
+        from neuro_deploy.inference import float_reference
+        from neuro_deploy.simulate import simulate
+
+        x = self._image(image, "image")
+        clean = None if target is None else self._image(target, "target")
+        if clean is not None and clean.shape != x.shape:
+            raise NeuroDeployError(f"target has shape {clean.shape[::-1]} but image has {x.shape[::-1]}")
+        with _runnable(self._file, backend) as net:
+            run = simulate(net, x, backend)
+        metrics = {} if clean is None else {"target": evaluate(run.output, clean.transpose(1, 2, 0))}
+        expected = float_reference(self.meta.get("source", {}), x, self.input_shape[-1]) if reference else None
+        if expected is not None:
+            metrics["float"] = evaluate(run.output, expected)
+        return SimulationResult(run.output, metrics, run.tiles)
+
+    def energy(self, image: np.ndarray, profiles: Iterable[str | Path] = DEFAULT_PROFILES,
+               backend: str = "fast") -> dict[str, Any]:
+        """Count a run on an HxWx3 image and price it on hardware profiles (bundled names or TOML
+        paths): the report `neuro-deploy energy --format json` prints."""
+        from neuro_deploy.energy.profiles import load_profiles
+        from neuro_deploy.energy.report import build_report
+        from neuro_deploy.energy.run import simulate_and_count
+
+        loaded = load_profiles(list(profiles))  # before the run: a typo fails at once
+        x = self._image(image, "image")
+        with _runnable(self._file, backend) as net:
+            _, counts = simulate_and_count(net, x, backend)
+        return build_report(counts, loaded)
+
+    def _image(self, image: np.ndarray, what: str) -> np.ndarray:
+        """An HxWx3 array in [0, 1] as the `(C, H, W)` float32 the simulators take."""
+        channels = self.input_shape[0]
+        array = np.asarray(image)
+        if array.ndim != 3 or array.shape[-1] != channels or array.dtype.kind not in "fiu":
+            raise NeuroDeployError(f"{what} must be an HxWx{channels} numeric array, got shape {array.shape} "
+                                   f"of {array.dtype}")
+        if not np.isfinite(array).all() or array.min() < 0 or array.max() > 1:
+            raise NeuroDeployError(f"{what} must hold values in [0, 1]")
+        return np.ascontiguousarray(array.transpose(2, 0, 1), dtype=np.float32)
+
+
+@contextlib.contextmanager
+def _runnable(file: NetworkFile, backend: str) -> Iterator[NetworkFile]:
+    """The network as the back end needs it: Lava reads a file, so an unsaved network is written
+    to a temporary one for the run."""
+    if backend != "lava" or file.path:
+        yield file
+        return
+    with tempfile.TemporaryDirectory(prefix="neuro_deploy_") as folder:
+        path = str(Path(folder) / "network.net")
+        write_network(path, file.quantized, file.meta)
+        yield NetworkFile(file.quantized, file.meta, path)
+
+
+def convert(checkpoint: str | Path, **options: Any) -> Network:
+    """Quantize a checkpoint (a path, or a bundled model's name such as `vlifnet_small_deployable`)
+    to Loihi fixed point. Options are `neuro_deploy.convert.convert`'s: arch, calibrate, size,
+    timesteps, strict, headroom, payload_bits, allow_violations."""
+    from neuro_deploy.convert import convert as run_conversion
+
+    result = run_conversion(checkpoint, **options)
+    return Network(NetworkFile(result.quantized, result.meta, ""))
+
+
+def load_network(path: str | Path) -> Network:
+    """Read a `.net` file written by `neuro-deploy convert` or `Network.save`."""
+    return Network(read_network(path))
