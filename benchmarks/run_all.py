@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["float_inference.py", "convert_release.py", "fast_vs_lava.py", "fidelity.py", "energy_overhead.py"]
+SCRIPTS = ["float_inference.py", "convert_release.py", "fast_vs_lava.py", "fidelity.py", "energy_overhead.py",
+           "analytic_compare.py"]
 
 
 def main() -> int:

@@ -443,43 +443,84 @@ def _show_energy(report: dict, fmt: str, json_out: Path | None, plot: Path | Non
 
 
 @cli.command()
-@click.option("--vlifnet", "vlifnet_path", default=str(MODELS / "vlifnet_small.pt"), show_default=True,
-              type=click.Path(path_type=Path), help="Small float VLIFNet checkpoint.")
-@click.option("--esdnet", "esdnet_path", default=str(MODELS / "esdnet_small.pt"), show_default=True,
-              type=click.Path(path_type=Path), help="Small ESDNet checkpoint.")
+@click.option("--vlifnet", "vlifnet_path", type=click.Path(path_type=Path), metavar="CKPT|SPEC",
+              help="VLIFNet checkpoint [default: the shipped small one]; with --analytic also a specification, "
+                   "e.g. dim=24,en=4,4,6,6,de=4,4,6,6,refinement=on [default: the release].")
+@click.option("--esdnet", "esdnet_path", type=click.Path(path_type=Path), metavar="CKPT|SPEC",
+              help="ESDNet checkpoint [default: the shipped small one]; with --analytic also a specification "
+                   "(dim, en, de) [default: the release].")
 @click.option("--deployable", "deployable_path", default=str(BUNDLED_DEPLOYABLE), show_default=True,
               type=click.Path(path_type=Path), help="The VLIFNet deployed for the Loihi column.")
 @click.option("--image", "image_path", type=click.Path(path_type=Path), help="Rainy image (default: the bundled one).")
-@click.option("--size", default=64, show_default=True, help="Input size of the small networks.")
+@click.option("--size", type=int, help="Input size of the small networks [default: 64]; with --analytic, of both [256].")
 @click.option("--release-size", default=256, show_default=True, help="Input size of the release configuration.")
 @click.option("--no-release", is_flag=True, help="Skip the release configuration (about 25 s on 2 cores).")
 @click.option("--profile", default="cmos45_fp32", show_default=True, help="Profile with AC and MAC terms.")
 @click.option("--loihi-profile", default="loihi", show_default=True, help="Profile for the deployed networks.")
+@click.option("--analytic", is_flag=True,
+              help="MACs from the architectures alone (no forward pass), priced by the paper's global-rate method.")
+@click.option("--preset", type=click.Choice(["paper"]),
+              help="paper: the original code's call (dim-24 VLIFNet, 256x256, T=4, rate 0.1642) vs the release ESDNet.")
+@click.option("--firing-rate", help="Analytic: R, vlifnet=R,esdnet=R, or a JSON of per-layer rates [default: 0.1642].")
+@click.option("--first-layer", type=click.Choice(["per-step", "once"]), default="per-step", show_default=True,
+              help="Analytic: charge the first conv on every step or once (the image is the same on every step).")
+@click.option("--real-inputs", type=click.Choice(["ac", "mac"]), default="ac", show_default=True,
+              help="Analytic: body layers with real-valued or graded input as rate x AC, or as dense MACs.")
+@click.option("--exclude", multiple=True, type=click.Choice(["channel_adjust", "gates", "refinement"]),
+              help="Analytic: leave VLIF's channel_adjust, the gates and products, or ESDNet's refinement out; repeatable.")
+@click.option("--counting", type=click.Choice(["exact", "textbook"]), default="exact", show_default=True,
+              help="Analytic: only the taps inside the image, or k^2*H*W per channel pair.")
+@click.option("--timesteps", type=int, help="Analytic: T [default: the configuration's, 4].")
+@click.option("--sweep", is_flag=True, help="Analytic: every combination of the switches, each with its solved value.")
+@click.option("--solve", type=click.Choice(["esdnet-rate", "vlifnet-rate", "rate"]), default="esdnet-rate",
+              show_default=True, help="Analytic: the global rate solved for --target-ratio.")
+@click.option("--target-ratio", type=float, default=0.13, show_default=True, help="Analytic: VLIFNet/ESDNet to solve for.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--json-out", type=click.Path(path_type=Path), help="Also write the JSON comparison to this file.")
-def compare(vlifnet_path: Path, esdnet_path: Path, deployable_path: Path, image_path: Path | None, size: int,
-            release_size: int, no_release: bool, profile: str, loihi_profile: str, fmt: str,
+def compare(vlifnet_path: Path | None, esdnet_path: Path | None, deployable_path: Path, image_path: Path | None,
+            size: int | None, release_size: int, no_release: bool, profile: str, loihi_profile: str, analytic: bool,
+            preset: str | None, firing_rate: str | None, first_layer: str, real_inputs: str, exclude: tuple[str, ...],
+            counting: str, timesteps: int | None, sweep: bool, solve: str, target_ratio: float, fmt: str,
             json_out: Path | None) -> None:
-    """The paper's comparison: VLIFNet vs ESDNet vs ANN, paper and strict conventions, deployed on Loihi."""
+    """The paper's comparison: VLIFNet vs ESDNet vs ANN, activity-based and strict conventions, deployed on Loihi;
+    or, with --analytic (implied by --preset, --sweep, --firing-rate and specifications), the paper's own
+    global-rate method."""
     import json
 
-    from neuro_deploy.energy import compare as comparison
     from neuro_deploy.energy.profiles import load_profile
     from neuro_deploy.energy.report import write_json
 
-    with progress("compare") as update:
-        stages = iter(range(1, 100))
-        result = comparison.run_comparison(
-            {"vlifnet": vlifnet_path, "esdnet": esdnet_path}, deployable_path, load_profile(profile),
-            load_profile(loihi_profile), image_path or comparison.DEFAULT_IMAGE, release_size, size, not no_release,
-            on_stage=lambda stage: update(next(stages), 4 if no_release else 6, stage))
-    if fmt == "json":
-        click.echo(json.dumps(result.to_json(), indent=1))
+    specs = [p for p in (vlifnet_path, esdnet_path) if p is not None and "=" in str(p)]  # only --analytic reads specs
+    if analytic or preset or sweep or firing_rate is not None or specs:
+        from neuro_deploy.energy import analytic as method
+
+        result = method.configure(load_profile(profile), preset, vlifnet_path and str(vlifnet_path),
+                                  esdnet_path and str(esdnet_path), size, timesteps, firing_rate, first_layer,
+                                  real_inputs, exclude, counting)
+        scenarios = method.sweep(result, solve, target_ratio) if sweep else None
+        data = {**result.to_json(), "solve": method.solution(result, solve, target_ratio),
+                **({"sweep": scenarios.to_json()} if scenarios else {})}
+        tables = [*method.analysis_tables(result), *([method.sweep_table(scenarios)] if scenarios else [])]
+        lines = method.analysis_lines(result, solve, target_ratio)
     else:
-        _console().print(comparison.comparison_table(result))
-        click.echo("\n".join(comparison.comparison_lines(result)))
+        from neuro_deploy.energy import compare as comparison
+
+        with progress("compare") as update:
+            stages = iter(range(1, 100))
+            result = comparison.run_comparison(
+                {"vlifnet": vlifnet_path or MODELS / "vlifnet_small.pt", "esdnet": esdnet_path or MODELS / "esdnet_small.pt"},
+                deployable_path, load_profile(profile), load_profile(loihi_profile),
+                image_path or comparison.DEFAULT_IMAGE, release_size, size or 64, not no_release,
+                on_stage=lambda stage: update(next(stages), 4 if no_release else 6, stage))
+        data, tables, lines = result.to_json(), [comparison.comparison_table(result)], comparison.comparison_lines(result)
+    if fmt == "json":
+        click.echo(json.dumps(data, indent=1))
+    else:
+        for t in tables:
+            _console().print(t)
+        click.echo("\n".join(lines))
     if json_out is not None:
-        write_json(result.to_json(), json_out)
+        write_json(data, json_out)
         click.echo(f"wrote {json_out}", err=fmt != "table")
 
 

@@ -165,11 +165,11 @@ def test_float_counts_are_exact_and_follow_the_conventions():
     binary = [op for op in counts.ops if op.binary and op.stage == "body"]
     assert binary and all(op.effective <= op.dense_macs for op in binary)
     assert any(op.stage == "post" for op in counts.ops) and any(op.stage == "gate" for op in counts.ops)
-    paper, strict, ann = (counts.convention(c) for c in ("paper", "strict", "ann"))
+    activity, strict, ann = (counts.convention(c) for c in ("activity", "strict", "ann"))
     gates = sum(op.dense_macs for op in counts.ops if op.stage == "gate")
     assert strict["ac"] == sum(op.effective for op in counts.ops if op.binary and op.stage != "gate")
     assert strict["ac"] + strict["mac"] == sum(op.effective for op in counts.ops)
-    assert paper["mac"] == gates + sum(op.dense_macs for op in counts.ops if op.stage in ("first", "post"))
+    assert activity["mac"] == gates + sum(op.dense_macs for op in counts.ops if op.stage in ("first", "post"))
     assert ann["ac"] == 0 and ann["mac"] == sum(op.dense_macs // op.steps for op in counts.ops)
     assert 0 < counts.spike_rate < 1
 
@@ -332,12 +332,12 @@ def test_compare_cli(capsys, tmp_path):
     assert set(entries) == {(s, a) for s in ("release", "small") for a in ("vlifnet", "esdnet")}
     assert entries["release", "vlifnet"]["config"]["dim"] == 48 and "random" in entries["release", "vlifnet"]["weights"]
     for e in entries.values():  # priced at 0.9 pJ per AC and 4.6 pJ per MAC
-        for convention in ("paper", "strict", "ann"):
+        for convention in ("activity", "strict", "ann"):
             n = e["counts"][convention]
             energy = e["energy_pj"][convention]
             assert energy > 0 and energy == pytest.approx(0.9 * n["ac"] + 4.6 * n["mac"])
     v, d = entries["small", "vlifnet"], entries["small", "esdnet"]
-    assert result["ratios"]["small"]["paper"] == pytest.approx(v["energy_pj"]["paper"] / d["energy_pj"]["paper"])
+    assert result["ratios"]["small"]["activity"] == pytest.approx(v["energy_pj"]["activity"] / d["energy_pj"]["activity"])
     assert v["deployed"]["host_layers"] == 0 and d["deployed"]["host_layers"] > 0
     assert "macs" in d["deployed"]["unpriced"]  # host MACs: Loihi cannot price them
     code, out, _ = run_cli(capsys, "compare", "--vlifnet", small["vlifnet"], "--esdnet", small["esdnet"],

@@ -1,13 +1,14 @@
-"""Operation counts of the float PyTorch model, through forward hooks: the paper's own view.
+"""Operation counts of the float PyTorch model, through forward hooks: what one forward really did.
 
 Every synaptic op (conv) records its dense MACs and its effective ops (non-zero inputs times
 fan-out, exact at the padded borders) and whether its input was binary; the ops that have no
 synaptic equivalent (attention gates, Hadamard products, ESDNet's refinement) record their MACs.
 Conventions (docs/energy.md) then split these into ACs and MACs:
 
-* `paper`: the first conv (the image) and the layers after the mean over T as MACs, every conv
-  of the T-step spiking body as ACs per effective op, whatever its input, as the paper's
-  analytic calculator did;
+* `activity` (activity-based): the first conv (the image) and the layers after the mean over T as
+  MACs, every conv of the T-step spiking body as ACs per effective op (measured non-zero inputs
+  times fan-out), whatever its input. The paper's own method, one global firing rate times dense
+  MACs, is `analytic.py`'s; real-valued conv inputs are near dense here, so the two differ;
 * `strict` (NeuroBench's effective ACs/MACs): a conv's effective ops are ACs when its input was
   binary and MACs otherwise;
 * `ann`: the same architecture as an ANN, every op a dense MAC, once instead of T times.
@@ -29,7 +30,7 @@ from neuro_deploy.errors import NeuroDeployError
 from neuro_deploy.zoo import layers, neurons, vlifnet
 from neuro_deploy.zoo.esdnet import FeatureRefinement
 
-CONVENTIONS = ("paper", "strict", "ann")
+CONVENTIONS = ("activity", "strict", "ann")
 FIRST = "patch_embed.proj"  # the conv that reads the image
 
 
@@ -61,7 +62,7 @@ class FloatCounts:
                 mac += op.dense_macs // op.steps
             elif op.stage == "gate":
                 mac += op.dense_macs
-            elif name == "paper":
+            elif name == "activity":
                 if op.stage == "body":
                     ac += op.effective
                 else:

@@ -7,7 +7,7 @@ A profile is `neuro_deploy/hw_profiles/<name>.toml`, package data (or any TOML f
     [terms.synop]
     pj = 23.6                     # energy per operation, > 0
     source = "Davies et al. ..."  # where the number comes from
-    evidence = "pre-silicon"      # measured | pre-silicon | derived | vendor
+    evidence = "pre-silicon"      # measured | pre-silicon | derived | vendor | assumed
     scope = "per-term"            # per-term | all-in
     covers = [...]                # all-in only: the terms its figure already includes
     note = "..."                  # optional
