@@ -25,6 +25,7 @@ from neuro_deploy.convert import convert, write
 from neuro_deploy.data import read_image
 from neuro_deploy.netx_io import read_network
 from neuro_deploy.sim.fixed import run_fixed
+from neuro_deploy.ir.quantized import Drive
 from neuro_deploy.sim.lava import run_lava
 from neuro_deploy.simulate import place_windows
 from neuro_deploy.target import synapse_process
@@ -94,7 +95,7 @@ def main() -> None:
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
         start = time.perf_counter()
-        events = run_lava(net.path, image, int(net.meta["steps"]))
+        events = run_lava(net.path, image, Drive(int(net.meta["steps"]))).events
         lava = time.perf_counter() - start
         done.set()
         watcher.join()

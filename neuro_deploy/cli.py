@@ -217,13 +217,16 @@ def convert(checkpoint: Path, arch: str | None, output: Path, calibrate: Path | 
 @cli.command()
 @click.argument("network", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the layers as a JSON list.")
-def inspect(network: Path, as_json: bool) -> None:
+@click.option("--skip-layer", "skip_layers", multiple=True, metavar="TYPE",
+              help="Plain netx file: leave out its trailing layers of this type (e.g. average, which netx cannot "
+                   "build); repeat for several.")
+def inspect(network: Path, as_json: bool, skip_layers: tuple[str, ...]) -> None:
     """Layers of a network description (ours or any netx file) with totals."""
     import json
 
     from neuro_deploy.inspect_net import COLUMNS, describe
 
-    rows = describe(network)
+    rows = describe(network, skip_layers)
     if as_json:
         click.echo(json.dumps(rows, indent=1))
         return
@@ -294,7 +297,6 @@ def simulate(network: Path, input_path: Path, target: Path | None, output: Path,
     a plain netx file (lava-dl's own networks) on an input array."""
     from neuro_deploy import simulate as sim
     from neuro_deploy.data import evaluate, image_format, read_image, write_image
-    from neuro_deploy.netx_chain import is_plain_netx
     from neuro_deploy.netx_io import read_network
     from neuro_deploy.sim.lava import TORCH_CONV
 
@@ -303,18 +305,15 @@ def simulate(network: Path, input_path: Path, target: Path | None, output: Path,
 
     if dump is not None and dump.suffix != ".npz":
         raise NeuroDeployError(f"--dump {dump}: expected a .npz file name")
-    if is_plain_netx(network):
-        if with_energy:
-            raise NeuroDeployError(f"--energy: for a plain netx file use `neuro-deploy energy {network}`")
-        _simulate_netx(network, input_path, target, output, backend, dump, steps, skip_layers)
+    check_outputs([output, dump], [network, input_path, target])
+    net = read_network(network, skip_layers)
+    if net.quantized.free_running:
+        _simulate_events(net, input_path, target, output, backend, dump, steps, profiles if with_energy else None)
         return
     if steps is not None:
         raise NeuroDeployError("--steps applies to plain netx files; a converted network runs its own steps")
-    if skip_layers:
-        raise NeuroDeployError("--skip-layer applies to plain netx files; a converted network runs all its layers")
     if output.suffix.lower() != ".npy":
         image_format(output)
-    net = read_network(network)
     shape = net.meta["input_shape"]
     x = sim.read_input(input_path, shape[0], int(net.meta["settings"]["timesteps"]))
     clean = read_image(target) if target else None
@@ -356,17 +355,29 @@ def simulate(network: Path, input_path: Path, target: Path | None, output: Path,
                      output.with_name(f"{output.stem}_energy.png"))
 
 
-def _simulate_netx(network: Path, input_path: Path, target: Path | None, output: Path, backend: str,
-                   dump: Path | None, steps: int | None, skip: tuple[str, ...] = ()) -> None:
-    """`simulate` on a plain netx file: the output layer's events to .npy, all layers' to --dump."""
-    from neuro_deploy.simulate_netx import simulate_netx
+def _simulate_events(net, input_path: Path, target: Path | None, output: Path, backend: str, dump: Path | None,
+                     steps: int | None, profiles: tuple[str, ...] | None) -> None:
+    """`simulate` on a plain netx file: the output layer's events to .npy, all layers' to --dump,
+    and with `profiles` (--energy) the run's energy beside them."""
+    from neuro_deploy import simulate as sim
+    from neuro_deploy.ir.quantized import Drive
 
     if target is not None:
-        raise NeuroDeployError(f"--target applies to deraining networks; {network} is a plain netx file")
+        raise NeuroDeployError(f"--target applies to deraining networks; {net.path} is a plain netx file")
     if output.suffix.lower() != ".npy":
         raise NeuroDeployError(f"-o {output}: a plain netx file's output events go to a .npy file")
+    x = sim.read_events(input_path, net)
+    drive = Drive(sim.run_steps(net, x, steps))
+    if profiles is not None:
+        from neuro_deploy.energy.profiles import load_profiles
+        from neuro_deploy.energy.run import simulate_and_count
+
+        loaded = load_profiles(profiles)
     with progress(f"simulate ({backend})"):
-        result = simulate_netx(network, input_path, steps, backend, skip)
+        if profiles is not None:
+            result, counts = simulate_and_count(net, x, backend, keep_events=dump is not None, drive=drive)
+        else:
+            result = sim.simulate(net, x, backend, keep_events=dump is not None, drive=drive)
     with atomic_path(output) as tmp, open(tmp, "wb") as f:
         np.save(f, result.output)
     click.echo(f"wrote {output} (output layer events {list(result.output.shape)}, {result.steps} steps)")
@@ -374,6 +385,11 @@ def _simulate_netx(network: Path, input_path: Path, target: Path | None, output:
         with atomic_path(dump) as tmp, open(tmp, "wb") as f:
             np.savez_compressed(f, **result.events)
         click.echo(f"wrote {dump} ({len(result.events)} layer event arrays)")
+    if profiles is not None:
+        from neuro_deploy.energy import report as energy_report
+
+        _show_energy(energy_report.build_report(counts, loaded), "table", output.with_name(f"{output.stem}_energy.json"),
+                     output.with_name(f"{output.stem}_energy.png"))
 
 
 def _float_reference(net, x):

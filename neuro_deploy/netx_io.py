@@ -184,13 +184,24 @@ def open_hdf5(path: str | Path) -> h5py.File:
         raise NeuroDeployError(f"{path} is not a readable HDF5 file ({str(exc).splitlines()[0]})") from None
 
 
-def read_network(path: str | Path) -> NetworkFile:
-    """Rebuild the quantized network of a file written by `write_network`."""
-    path = str(path)
+def is_plain_netx(path: str | Path) -> bool:
+    """True for a netx file without neuro-deploy's extension."""
     with open_hdf5(path) as f:
-        ext = f.get("neuro_deploy")
-        if ext is None:
-            raise NeuroDeployError(f"{path} is a plain netx file without the /neuro_deploy extension")
+        return "neuro_deploy" not in f
+
+
+def read_network(path: str | Path, skip: tuple[str, ...] = ()) -> NetworkFile:
+    """Any network file as the graph IR: one written by `write_network`, or a plain netx file
+    (lava-dl's own; `skip`: its trailing layer types to drop, see `netx_plain.read_plain`)."""
+    path = str(path)
+    if is_plain_netx(path):
+        from neuro_deploy.netx_plain import read_plain
+
+        return read_plain(path, skip)
+    if skip:
+        raise NeuroDeployError(f"--skip-layer applies to plain netx files; {path} runs all its layers")
+    with open_hdf5(path) as f:
+        ext = f["neuro_deploy"]
         version = int(_get(_require(ext, "format_version", path)))
         if version != FORMAT_VERSION:
             raise NeuroDeployError(f"{path}: format version {version} is not supported (expected {FORMAT_VERSION})")

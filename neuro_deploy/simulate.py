@@ -1,4 +1,5 @@
-"""Simulate a converted network on an image: fast or Lava back end, tiled to the network's size."""
+"""Simulate any network file: a converted network derains an image, tiled to the network's size;
+a free-running one (a plain netx file) runs on an integer input array. Fast or Lava back end."""
 
 from __future__ import annotations
 
@@ -14,19 +15,27 @@ from neuro_deploy.data import read_image
 from neuro_deploy.data.images import IMAGE_EXTENSIONS
 from neuro_deploy.errors import NeuroDeployError
 from neuro_deploy.ir.graph import Node
+from neuro_deploy.ir.quantized import Drive
 from neuro_deploy.netx_io import NetworkFile
-from neuro_deploy.sim.fixed import run_fixed
+from neuro_deploy.sim.fixed import run_fixed, run_free
 from neuro_deploy.tiling import tiled_apply
 
 BACKENDS = ("fast", "lava")
 OVERLAP = 8
+#: inputs below this magnitude overflow neither Lava's int32 input neurons nor their 24-bit current
+EVENT_LIMIT = 1 << 17
 
 
 @dataclass
 class Simulation:
-    output: np.ndarray  # HxWx3 in [0, 1]
-    events: dict[str, np.ndarray] = field(default_factory=dict)  # "tile<k>/<layer>" -> [steps, C, H, W]
+    """A converted network's result: the derained image (HxWx3 in [0, 1]) and, when kept, every
+    layer's events per tile ("tile<k>/<layer>" -> [steps, C, H, W]). A free-running network's:
+    its output layer's events and every layer's ("<layer>" -> [steps, *the file's shape])."""
+
+    output: np.ndarray
+    events: dict[str, np.ndarray] = field(default_factory=dict)
     tiles: int = 0
+    steps: int = 0
 
 
 def load_array(path: Path) -> np.ndarray:
@@ -59,6 +68,40 @@ def read_input(path: str | Path, channels: int, timesteps: int) -> np.ndarray:
     return x.astype(np.float32)
 
 
+def read_events(path: str | Path, net: NetworkFile) -> np.ndarray:
+    """A free-running network's `.npy` input: its input shape, or `(T, *shape)` frames, of integers."""
+    path = Path(path)
+    if path.suffix.lower() != ".npy":
+        raise NeuroDeployError(f"input {path}: a plain netx network takes a .npy array")
+    x = load_array(path)
+    shape = tuple(net.meta["input_shape"])
+    if (x.shape != shape and x.shape[1:] != shape) or x.size == 0:
+        raise NeuroDeployError(f"input {path} has shape {x.shape}; {net.path} takes {shape} values "
+                               f"or (T, {', '.join(map(str, shape))}) frames")
+    if not np.issubdtype(x.dtype, np.number) and x.dtype != bool:
+        raise NeuroDeployError(f"input {path} has dtype {x.dtype}; expected integers")
+    if not np.isfinite(x).all() or np.any(x != np.round(x)) or np.abs(x).max() >= EVENT_LIMIT:
+        raise NeuroDeployError(f"input {path}: expected integer values in (-{EVENT_LIMIT}, {EVENT_LIMIT}), "
+                               "the events the input layer receives")
+    return x.astype(np.int64)
+
+
+def run_steps(net: NetworkFile, x: np.ndarray, steps: int | None) -> int:
+    """A free-running network's step count: the input's frames, else `steps`, else the file's
+    `/simulation/tSample`."""
+    if x.shape != tuple(net.meta["input_shape"]):
+        if steps is not None and steps != x.shape[0]:
+            raise NeuroDeployError(f"--steps {steps} conflicts with the input's {x.shape[0]} frames "
+                                   "(frames run one per step)")
+        return int(x.shape[0])
+    steps = net.meta.get("sample_steps") if steps is None else steps
+    if steps is None:
+        raise NeuroDeployError(f"{net.path} has no /simulation/tSample: give --steps")
+    if steps < 1:
+        raise NeuroDeployError(f"--steps {steps}: expected at least 1")
+    return steps
+
+
 def _pad_to(x: torch.Tensor, size: int) -> torch.Tensor:
     """Pad `[..., H, W]` at the bottom/right up to at least `size` (reflect, or replicate when tiny)."""
     h, w = x.shape[-2:]
@@ -72,8 +115,10 @@ def _pad_to(x: torch.Tensor, size: int) -> torch.Tensor:
 
 def simulate(net: NetworkFile, x: np.ndarray, backend: str = "fast", keep_events: bool = False,
              on_tile: Callable[[int, int], None] | None = None,
-             on_events: Callable[[int, str, int, torch.Tensor], None] | None = None) -> Simulation:
-    """Derain `x` (`(C,H,W)` or `(T,C,H,W)`) tile by tile on the chosen back end.
+             on_events: Callable[[int, str, int, torch.Tensor], None] | None = None,
+             drive: Drive | None = None) -> Simulation:
+    """Derain `x` (`(C,H,W)` or `(T,C,H,W)`) tile by tile on the chosen back end; a free-running
+    network runs once on its integer input as `drive` says.
 
     `on_events(tile, layer, first_step, payloads)` sees every layer's `[steps, C, H, W]` payloads
     as soon as they are computed: the fast back end's window at the step the alignment assigned
@@ -81,6 +126,10 @@ def simulate(net: NetworkFile, x: np.ndarray, backend: str = "fast", keep_events
     """
     if backend not in BACKENDS:
         raise NeuroDeployError(f"unknown back end {backend!r} (known: {', '.join(BACKENDS)})")
+    if net.quantized.free_running:
+        if drive is None:
+            raise NeuroDeployError(f"{net.path} is a plain netx network: it needs a step count")
+        return _simulate_free(net, x, backend, drive, keep_events, on_events)
     size = int(net.meta["input_shape"][-1])
     frames = torch.from_numpy(x if x.ndim == 4 else x[None])  # [T or 1, C, H, W]
     h, w = frames.shape[-2:]
@@ -95,7 +144,7 @@ def simulate(net: NetworkFile, x: np.ndarray, backend: str = "fast", keep_events
         if backend == "lava":
             from neuro_deploy.sim.lava import run_lava
 
-            layer_events = run_lava(net.path, image.numpy(), int(net.meta["steps"]))
+            layer_events = run_lava(net.path, image.numpy(), Drive(int(net.meta["steps"]))).events
             out_layer = net.quantized.graph.inputs(net.quantized.graph.output())[0]
             node = net.quantized.graph.nodes[out_layer]
             out = torch.from_numpy(layer_events[out_layer][node.emit]).double() / net.quantized.layers[out_layer].scale
@@ -123,6 +172,29 @@ def simulate(net: NetworkFile, x: np.ndarray, backend: str = "fast", keep_events
     merged = tiled_apply(run_tile, padded, tile=size, overlap=OVERLAP, multiple=8, on_tile=on_tile)
     out = merged[0, :, :h, :w].clamp(0, 1).permute(1, 2, 0).numpy()
     return Simulation(out, events, count[0])
+
+
+def _simulate_free(net: NetworkFile, x: np.ndarray, backend: str, drive: Drive, keep_events: bool,
+                   on_events: Callable[[int, str, int, torch.Tensor], None] | None) -> Simulation:
+    """One run of a free-running network; every layer's events in the file's shapes."""
+    q = net.quantized
+    shape = q.graph.nodes[q.graph.topological()[0]].shape
+    x = x.reshape(shape if x.shape == tuple(net.meta["input_shape"]) else (x.shape[0], *shape))
+    if backend == "lava":
+        from neuro_deploy.sim.lava import run_lava
+
+        events = run_lava(net.path, x, drive, tuple(net.meta.get("skip", ()))).events
+    else:
+        events = {}
+        run_free(q, x, drive, lambda node, v: events.__setitem__(node.name, v[:, 0].numpy())
+                 if node.name in q.layers else None)
+    if on_events is not None:
+        for name, v in events.items():
+            on_events(0, name, 0, torch.from_numpy(v))
+    shapes = net.meta["shapes"]
+    events = {name: v.astype(np.int32).reshape(drive.steps, *shapes[name]) for name, v in events.items()}
+    output = events[q.graph.inputs(q.graph.output())[0]]
+    return Simulation(output, events if keep_events else {}, 1, drive.steps)
 
 
 def place_windows(net: NetworkFile, windows: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:

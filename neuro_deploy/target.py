@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from neuro_deploy.ir.graph import LIF, NILIF, Accumulate, Input, Node, Relay, Synapse
+from neuro_deploy.ir.graph import LIF, NILIF, Accumulate, Input, Node, Relay, SigmaDelta, Synapse
 from neuro_deploy.ir.quantized import NeuronParams, Quantized
 
 
@@ -38,8 +38,8 @@ LIMITS = {lim.name: lim for lim in (
           "nengo_loihi/builder/validate.py:103 (-7 <= weight_exp <= 7)"),
     Limit("conv_accumulator", *_signed(24), "Conv sum before weight_exp (wrapped to 24 bits)",
           "lava/proc/conv/models.py:78-79 (signed_clamp bits=24)"),
-    Limit("sparse_accumulator", *_signed(32), "Sparse/DelaySparse sum before weight_exp (int32)",
-          "lava/proc/sparse/models.py:58-114, :365-372 (int32 weights.dot)"),
+    Limit("sparse_accumulator", *_signed(32), "Dense/Sparse and their delay variants: sum before weight_exp (int32)",
+          "lava/proc/sparse/models.py:58-114, :365-372; lava/proc/dense/models.py (int32 weights.dot)"),
     Limit("lif_input", *_signed(18), "LIF a_in: a_in << 6 must fit the 24-bit current",
           "lava/proc/lif/models.py:143-171 (u += a_in << 6, 24-bit wrap)"),
     Limit("lif_state", *_signed(24), "LIF u and v (24 bits)", "lava/proc/lif/models.py:80-81"),
@@ -54,8 +54,9 @@ LIMITS = {lim.name: lim for lim in (
 
 #: Which Lava process model realises each layer kind (docs/loihi-target.md).
 NEURON_PROCESS = {
-    "input": "lava.proc.io.source.RingBuffer (8-bit graded pixels)",
-    "lif": "lava.proc.lif.process.LIF (PyLifModelBitAcc)",
+    "input": "lava.proc.io.source.RingBuffer (8-bit graded pixels; a plain netx file's integer events)",
+    "lif": "lava.proc.lif.process.LIF (PyLifModelBitAcc); LIFReset with a reset interval",
+    "sigma_delta": "lava.proc.sdn.process Delta / SigmaDelta / Sigma (plain netx files' SDNN neurons)",
     "relay": "lava.proc.graded GradedVec / GradedReluVec; with a bias: neuro-deploy GradedNeuron (kind relay)",
     "nilif": "neuro-deploy GradedNeuron (kind nilif: the NI-LIF neuron program)",
     "accumulate": "neuro-deploy GradedNeuron (kind accumulate)",
@@ -70,6 +71,8 @@ def neuron_process(node: Node, params: NeuronParams) -> str:
         return "RingBuffer"
     if isinstance(node, LIF):
         return "LIF"
+    if isinstance(node, SigmaDelta):
+        return {"delta": "Delta", "sigma": "Sigma"}.get(node.mode, "SigmaDelta")
     if isinstance(node, Relay) and not params.programmed:
         return "GradedReluVec" if params.relu else "GradedVec"
     return "GradedNeuron"
@@ -77,7 +80,10 @@ def neuron_process(node: Node, params: NeuronParams) -> str:
 
 def synapse_process(syn: Synapse) -> str:
     """The Lava process that realises a synapse: Conv where it can, Sparse for the bilinear
-    upsampling stage, DelaySparse for a delayed synapse."""
+    upsampling stage, DelaySparse for a delayed synapse; a plain netx file's dense blocks are
+    Dense, or DelayDense with per-synapse delays."""
+    if syn.dense:
+        return "Dense" if syn.delays is None else "DelayDense"
     if syn.delay > 0:
         return "DelaySparse"
     return "Sparse" if syn.upsample > 1 else "Conv"

@@ -86,6 +86,34 @@ def test_plain_chain_loads_unchanged_with_lava_dl_netx(tmp_path):
             assert int(f[f"layer/{i}/neuron/vThMant"][()]) == q.layers[f"lif{i}"].params.vth
 
 
+
+def test_netx_runs_the_netx_layers_of_a_converted_file_as_neuro_deploy_does(tmp_path):
+    """lava-dl's netx (the independent oracle) loads the file's netx layers unchanged and, fed the
+    same 8-bit pixels, its blocks spike exactly where the fast back end's windows say, at every step."""
+    from netx_oracle import run_netx
+
+    from neuro_deploy.ir.quantized import INPUT_SCALE
+    from neuro_deploy.sim.fixed import run_fixed
+
+    g = _chain()
+    q = quantize(g, torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(1)))
+    for name in ("conv1", "conv2"):  # integer weights, as in the test above
+        q.synapses[name].exp = q.synapses[name].shift = 0
+    write_network(tmp_path / "chain.net", q, {})
+    image = torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(2))
+    windows = {}
+    run_fixed(q, image[None], lambda node, v: windows.__setitem__(node.name, v[:, 0].numpy()))
+    steps = max(g.nodes[n].emit + g.nodes[n].steps for n in ("lif1", "lif2")) + 2
+    pixels = np.round(image.numpy().astype(np.float64) * INPUT_SCALE)[None].repeat(g.nodes["input"].repeat, 0)
+    oracle = run_netx(tmp_path / "chain.net", pixels.astype(np.int64), steps, (3, 16, 16), input_message_bits=8)
+    for name, events in zip(("lif1", "lif2"), oracle):
+        node = g.nodes[name]
+        placed = np.zeros((steps, *node.shape), np.int64)
+        placed[node.emit:node.emit + node.steps] = windows[name]
+        assert placed.any(), name
+        assert np.array_equal(events, placed), name
+
+
 @pytest.mark.parametrize("name", ["tiny.net", "mnist.net", "gts/pilotnet_lif/network.net",
                                   "gts/pilotnet_sdnn/network.net"])
 def test_inspect_reads_lava_dl_networks(capsys, name):
@@ -99,8 +127,9 @@ def test_inspect_reads_lava_dl_networks(capsys, name):
     rows = json.loads(out)
     assert rows and all(set(r) == set(COLUMNS) for r in rows)
     assert rows[0]["type"] == "input" and sum(r["synapses"] for r in rows) > 0
-    with h5py.File(path) as f:
-        assert len(rows) == len(f["layer"])
+    with h5py.File(path) as f:  # every netx layer but the flatten ones, and the input events' source
+        kinds = [f[f"layer/{i}/type"][0] for i in range(len(f["layer"]))]
+        assert {r["name"] for r in rows} - {"input"} == {f"layer/{i}" for i, k in enumerate(kinds) if k != b"flatten"}
 
 
 def test_layers_netx_cannot_express_are_extension_layers(tmp_path):

@@ -21,7 +21,6 @@ from neuro_deploy.energy.profiles import load_profile, parse_profile
 from neuro_deploy.energy.run import count_network
 from neuro_deploy.energy.report import build_report, price
 from neuro_deploy.errors import NeuroDeployError
-from neuro_deploy.inspect_net import connections
 from neuro_deploy.ir.graph import Synapse
 from neuro_deploy.netx_io import read_network
 from neuro_deploy.sim.fixed import upsample2x_int
@@ -77,7 +76,8 @@ def test_fanout_is_exact_at_borders_and_through_upsampling(k, stride, padding, u
     fan = fanout_map(mask, (h, w), tuple(out_hw), (stride,) * 2, (padding,) * 2, (dilation,) * 2, upsample)
     assert np.array_equal(fan, _brute_fanout(mask, (h, w), stride, padding, upsample, dilation))
     if upsample == 1 and dilation == 1:  # every connection once: the synapse count `inspect` reports
-        assert fan.sum() == connections(mask, (3, h, w), stride, padding)
+        ones = torch.ones(1, 3, h, w, dtype=torch.float64)
+        assert fan.sum() == F.conv2d(ones, torch.from_numpy(mask.astype(np.float64)), stride=stride, padding=padding).sum()
 
 
 def test_fanout_hand_computed():
@@ -141,15 +141,16 @@ def test_host_layers_count_macs_not_synops(nets):
     assert mul.total("macs") == own + _independent_synops(net, events)[mul.name]  # its synapses run on the host
 
 
-def test_chain_counts_match_on_both_backends(tmp_path):
-    from neuro_deploy.energy.run import count_chain
+def test_plain_netx_counts_match_on_both_backends(tmp_path):
+    from neuro_deploy.energy.run import count_file
 
     path = tmp_path / "x.npy"
     np.save(path, (np.random.default_rng(0).random((6, 3, 16, 16)) * 200).astype(np.int32))
-    fast, lava = (count_chain(NETX_TESTS / "tiny.net", path, b) for b in ("fast", "lava"))
+    fast, lava = (count_file(NETX_TESTS / "tiny.net", path, b) for b in ("fast", "lava"))
     assert fast.steps == 6 and all(len(layer.per_step["synops_binary"]) == 6 for layer in fast.layers)
     assert all(np.array_equal(p.per_step[k], q.per_step[k]) for p, q in zip(fast.layers, lava.layers) for k in KEYS)
-    assert fast.layers[1].synops > 0 and fast.layers[0].synops == 0  # the input neurons get no synapse
+    assert [layer.name for layer in fast.layers] == ["input", "layer/0", "layer/1", "layer/2"]
+    assert fast.layers[2].synops > 0 and fast.layers[1].synops == 0  # the input neurons get no synapse
 
 
 # ---- float-model hooks --------------------------------------------------------------------------
@@ -292,8 +293,8 @@ def test_energy_cli_on_lava_dl_files(capsys, tmp_path):
                            "--format", "json")
     assert code == 0
     report = json.loads(out)
-    assert [r["index"] for r in report["layers"]] == [0, 1, 2, 3] and report["steps"] == 5
-    assert report["layers"][1]["synops"] > 0
+    assert [r["name"] for r in report["layers"]] == ["input", "layer/0", "layer/1", "layer/2", "layer/3"]
+    assert report["steps"] == 5 and report["layers"][2]["synops"] > 0
 
 
 def test_energy_cli_bad_input(capsys, nets, tmp_path):

@@ -22,6 +22,7 @@ from neuro_deploy.energy.counts import KEYS, NetworkCounter
 from neuro_deploy.errors import NeuroDeployError
 from neuro_deploy.netx_io import read_network, write_network
 from neuro_deploy.sim.fixed import run_fixed
+from neuro_deploy.ir.quantized import Drive
 from neuro_deploy.sim.lava import run_lava
 from neuro_deploy.simulate import place_windows
 from neuro_deploy.target import synapse_process
@@ -41,7 +42,7 @@ def fast_events(net, image: np.ndarray, steps: int) -> dict[str, np.ndarray]:
 
 
 def lava_events(net, image: np.ndarray) -> dict[str, np.ndarray]:
-    return run_lava(net.path, image.astype(np.float32), int(net.meta["steps"]))
+    return run_lava(net.path, image.astype(np.float32), Drive(int(net.meta["steps"]))).events
 
 
 def assert_same_events(net, lava: dict[str, np.ndarray], fast: dict[str, np.ndarray]) -> None:
@@ -108,7 +109,7 @@ def test_a_failing_lava_process_is_one_error_and_leaves_no_process(deployable, t
     before = set(_descendants(os.getpid()))  # e.g. the resource tracker of earlier in-process Lava runs
     try:
         with pytest.raises(NeuroDeployError, match=r"Lava run failed: ValueError: operands could not be broadcast"):
-            run_lava(str(tmp_path / "broken.net"), image.astype(np.float32), int(net.meta["steps"]))
+            run_lava(str(tmp_path / "broken.net"), image.astype(np.float32), Drive(int(net.meta["steps"])))
     finally:
         q.layers[relay].params.bias = read_network(net.path).quantized.layers[relay].params.bias
     assert not set(_descendants(os.getpid())) - before

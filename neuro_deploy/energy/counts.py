@@ -17,17 +17,13 @@ by construction. Rules (docs/energy.md):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
 import numpy as np
 import torch
 
 from neuro_deploy.errors import NeuroDeployError
-from neuro_deploy.ir.graph import LIF, MDAGate, Mul, Node, Refinement, SubstepGate, Synapse
+from neuro_deploy.ir.graph import MDAGate, Mul, Node, Refinement, SubstepGate, Synapse, pair
+from neuro_deploy.ir.quantized import QLayer
 from neuro_deploy.netx_io import NetworkFile, placement
-
-if TYPE_CHECKING:
-    from neuro_deploy.netx_chain import Chain, ChainLayer
 
 KINDS = ("binary", "graded", "real")
 KEYS = (*(f"in_{k}" for k in KINDS), *(f"synops_{k}" for k in KINDS), "macs", "spikes_out", "updates_active",
@@ -131,13 +127,31 @@ def fanout_map(mask: np.ndarray, in_hw: tuple[int, int], out_hw: tuple[int, int]
     return np.rint(fan).astype(np.int64).reshape(in_ch, *in_hw)
 
 
-# ---- networks written by neuro-deploy -------------------------------------------------------------
+def synapse_fanout(syn: Synapse, mantissa: np.ndarray, src_shape: tuple[int, int, int]) -> np.ndarray:
+    """`[C, H, W]` of the source: how many synapses of `syn` each source neuron reaches (a dense
+    synapse: its non-zero weights per source neuron; a grouped conv: no synapse across groups)."""
+    nonzero = mantissa != 0
+    if syn.dense:
+        return np.count_nonzero(nonzero, axis=0)
+    out_ch, per_group = nonzero.shape[:2]
+    mask = np.zeros((out_ch, per_group * syn.groups, *nonzero.shape[2:]), bool)
+    group_out = out_ch // syn.groups
+    for g in range(syn.groups):
+        mask[g * group_out:(g + 1) * group_out, g * per_group:(g + 1) * per_group] = \
+            nonzero[g * group_out:(g + 1) * group_out]
+    return fanout_map(mask, src_shape[1:], syn.shape[1:], pair(syn.stride), pair(syn.padding), pair(syn.dilation),
+                      syn.upsample)
 
-def event_kind(node: Node) -> str:
-    """What a layer's events are to the synapses they reach."""
-    if placement(node) in ("io", "host"):
-        return "real"
-    return "binary" if isinstance(node, LIF) else "graded"
+
+# ---- counting a network's events -----------------------------------------------------------------
+
+def event_kind(node: Node, layer: QLayer) -> str:
+    """What a layer's events are to the synapses they reach: spikes (one-bit payloads, which the
+    synapses of a plain netx file also make of its input), payloads made off the neurocores (the
+    input image, host outputs), or graded payloads."""
+    if layer.payload_bits == 1:
+        return "binary"
+    return "real" if placement(node) in ("io", "host") else "graded"
 
 
 def conv_macs(cout: int, cin: int, in_hw: tuple[int, int], k: int, stride: int = 1, padding: int | None = None) -> int:
@@ -225,22 +239,26 @@ class RunTally:
 
 
 class NetworkCounter:
-    """Counts for one network written by neuro-deploy; fan-out maps are computed once."""
+    """Counts for one network; fan-out maps are computed once. `steps`: a free-running network's
+    run length (a converted network sets its own). Every event and its synaptic ops count in the
+    step it is sent: delays move only the step it arrives in, so they change no count."""
 
-    def __init__(self, net: NetworkFile) -> None:
+    def __init__(self, net: NetworkFile, steps: int | None = None) -> None:
         self.net = net
         q = net.quantized
         graph = q.graph
-        self.steps = int(net.meta["steps"])
+        self.steps = steps if q.free_running else int(net.meta["steps"])
+        if self.steps is None:
+            raise NeuroDeployError(f"{net.path} is a plain netx network: counting it needs the run's steps")
         self.order = list(q.layers)  # the reader builds them in `/layer/<i>` order
         self.outgoing: dict[str, list[_Outgoing]] = {n: [] for n in self.order}
         fanouts: dict[str, list[np.ndarray]] = {n: [] for n in self.order}
         for syn in (n for n in graph.nodes.values() if isinstance(n, Synapse)):
             src = graph.nodes[graph.inputs(syn.name)[0]]
             dst = graph.consumers(syn.name)[0]
-            fan = fanout_map(q.synapses[syn.name].mantissa != 0, src.shape[1:], syn.shape[1:], (syn.stride,) * 2,
-                             (syn.padding,) * 2, upsample=syn.upsample)
-            self.outgoing[src.name].append(_Outgoing(dst, event_kind(src), placement(graph.nodes[dst]) == "host"))
+            fan = synapse_fanout(syn, q.synapses[syn.name].mantissa, src.shape)
+            self.outgoing[src.name].append(_Outgoing(dst, event_kind(src, q.layers[src.name]),
+                                                     placement(graph.nodes[dst]) == "host"))
             fanouts[src.name].append(fan.reshape(-1))
         self.fanouts = {n: fanout_matrix(f, int(np.prod(graph.nodes[n].shape))) for n, f in fanouts.items()}
 
@@ -276,59 +294,7 @@ class NetworkCounter:
                 for s in steps:
                     if s < self.steps:
                         per_step["macs"][s] += macs // (1 if at_end else window)
-            window = max(0, min(node.emit + node.steps, self.steps) - node.emit)
+            window = self.steps if self.net.quantized.free_running else \
+                max(0, min(node.emit + node.steps, self.steps) - node.emit)
             counts.layers.append(LayerCounts(index, name, node.kind, where, neurons, window, per_step))
-        return counts
-
-
-# ---- plain netx chains (lava-dl's own files) -----------------------------------------------------
-
-def _chain_fanout(layer: ChainLayer, in_shape: tuple[int, ...]) -> np.ndarray:
-    if layer.kind == "dense":
-        return np.count_nonzero(layer.weight, axis=0).astype(np.int64)
-    out_ch, per_group = layer.weight.shape[:2]
-    mask = np.zeros((out_ch, per_group * layer.groups, *layer.weight.shape[2:]), bool)
-    group_out = out_ch // layer.groups
-    for g in range(layer.groups):  # grouped conv: zero connectivity across groups
-        mask[g * group_out:(g + 1) * group_out, g * per_group:(g + 1) * per_group] = \
-            layer.weight[g * group_out:(g + 1) * group_out] != 0
-    if len(in_shape) != 3 or mask.shape[1] != in_shape[0]:
-        raise NeuroDeployError(f"conv layer {layer.index} takes {mask.shape[1]} channels, its input is {in_shape}")
-    return fanout_map(mask, in_shape[1:], layer.shape[1:], layer.stride, layer.padding, layer.dilation).reshape(-1)
-
-
-class ChainCounter:
-    """Counts for a plain netx chain run (`ChainRun.events`, one array per chain layer). Every event
-    and its synaptic ops count in the step it is sent: a dense layer's delays move only the step its
-    spikes arrive in, so they change no count."""
-
-    def __init__(self, chain: Chain) -> None:
-        self.chain = chain
-        self.fanouts: list[np.ndarray] = []  # per layer, of its input
-        in_shape = chain.input_shape
-        for layer in chain.layers:
-            fan = [] if layer.kind == "input" else [_chain_fanout(layer, in_shape)]
-            self.fanouts.append(fanout_matrix(fan, int(np.prod(in_shape))))
-            in_shape = layer.shape
-        self.last = fanout_matrix([], int(np.prod(in_shape)))
-
-    def count(self, events: list[np.ndarray], frames: np.ndarray) -> Counts:
-        """`frames`: the `[steps, *input_shape]` input, which reaches the first synapse when the
-        file's input layer has no neuron."""
-        steps = frames.shape[0]
-        names = [f"layer/{layer.index}" for layer in self.chain.layers]
-        tally = RunTally(["input", *names], steps)
-        sources = ["input", *names[:-1]]
-        payloads = [frames, *events[:-1]]
-        for src, payload, layer, name, fan in zip(sources, payloads, self.chain.layers, names, self.fanouts):
-            kind = "graded" if layer.in_message_bits else "binary"
-            tally.add_source(src, 0, payload, fan, [_Outgoing(name, kind, False)] if fan.shape[1] > 1 else [])
-        tally.add_source(names[-1], 0, events[-1], self.last, [])
-        counts = Counts(self.chain.path, steps, 1)
-        for layer, name in zip(self.chain.layers, names):
-            per_step = tally.per_step[name]
-            neurons = int(np.prod(layer.shape))
-            per_step["updates_active"] = per_step["spikes_out"].copy()
-            per_step["updates_inactive"] = neurons - per_step["spikes_out"]
-            counts.layers.append(LayerCounts(layer.index, name, layer.kind, "neurocore", neurons, steps, per_step))
         return counts

@@ -48,12 +48,15 @@ class Node:
 
 @dataclass(eq=False)
 class Input(Node):
-    """The image, presented for `steps` time steps (the network repeats it T times)."""
+    """The input, presented for `steps` time steps: an image whose pixels go out as 8-bit
+    payloads (`encoding` "pixels", repeated T times), or the integer events a plain netx
+    network takes (`encoding` "events", as many steps as the run has)."""
 
     channels: int = 3
     height: int = 0
     width: int = 0
     repeat: int = 4
+    encoding: str = "pixels"
     kind: ClassVar[str] = "input"
 
 
@@ -289,22 +292,37 @@ class Synapse(Node):
     with `width` channels. `delay` is the axonal delay (steps beyond the one-step hop).
     A `stage` is a fixed identity synapse that the legalization inserts (an upsampling step or
     part of a long delay): its mantissa is 1 and it carries its source's payload unchanged.
+
+    Plain netx files add what lava-dl's blocks can express: `(H, W)` pairs for stride, padding
+    and dilation, `groups`, and `dense` synapses (Lava's Dense: the source flattened in C order,
+    the weight `(out, C, H, W)` spanning the whole source, so the output is `(out, 1, 1)`)
+    with per-synapse `delays` (weight-shaped) for DelayDense.
     """
 
     weight: np.ndarray = field(default_factory=lambda: np.zeros((1, 1, 1, 1)))
-    stride: int = 1
-    padding: int = 0
+    stride: int | tuple[int, int] = 1
+    padding: int | tuple[int, int] = 0
     upsample: int = 1
     offset: int = 0
     width: int = 0
     delay: int = 0
     stage: bool = False
+    dilation: int | tuple[int, int] = 1
+    groups: int = 1
+    dense: bool = False
+    delays: np.ndarray | None = None
     kind: ClassVar[str] = "synapse"
     role: ClassVar[str] = "synapse"
 
     @property
     def spatial(self) -> bool:
-        return self.weight.shape[-1] > 1 or self.stride > 1
+        return self.weight.shape[-1] > 1 or max(pair(self.stride)) > 1
+
+
+def pair(value: int | tuple[int, int] | np.ndarray) -> tuple[int, int]:
+    """An `(H, W)` pair from one value or two."""
+    v = np.asarray(value).reshape(-1)
+    return (int(v[0]), int(v[-1]))
 
 
 @dataclass(eq=False)
@@ -317,6 +335,16 @@ class Relay(Node):
     bias: np.ndarray | None = None
     relu: bool = False
     kind: ClassVar[str] = "relay"
+
+
+@dataclass(eq=False)
+class SigmaDelta(Node):
+    """lava-dl's sigma-delta neurons (graded payloads): `mode` "delta" (the input layer: sends
+    changes of its input), "sigma_delta" (integrates its input, ReLU, sends changes) or "sigma"
+    (integrates and sends its sum, the output layer)."""
+
+    mode: str = "sigma_delta"
+    kind: ClassVar[str] = "sigma_delta"
 
 
 @dataclass(eq=False)

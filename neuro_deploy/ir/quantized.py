@@ -30,11 +30,14 @@ class QSynapse:
 
 @dataclass
 class LIFParams:
-    """Lava LIF registers: threshold mantissa (compared as vth << 6) and the two decays."""
+    """Lava LIF registers: threshold mantissa (compared as vth << 6), the two decays, and the
+    bias (`bias << bias_exp` is added to v every step; per neuron, in the layer's shape)."""
 
     vth: int
     du: int
     dv: int
+    bias: np.ndarray | None = None
+    bias_exp: int = 0
 
 
 @dataclass
@@ -62,9 +65,20 @@ class GradedParams:
         return self.bias is not None or self.shift != 0
 
 
-NeuronParams = LIFParams | NILIFParams | GradedParams | None
+@dataclass
+class SigmaDeltaParams:
+    """Lava's fixed-point sigma-delta registers: threshold and bias mantissas (scaled by
+    2^(spike_exp + state_exp) inside), and the per-neuron bias in the layer's shape."""
+
+    vth: int = 0
+    bias: np.ndarray | None = None
+    spike_exp: int = 6
+    state_exp: int = 6
+
+
+NeuronParams = LIFParams | NILIFParams | GradedParams | SigmaDeltaParams | None
 PARAMS_BY_KIND: dict[str, type] = {"lif": LIFParams, "nilif": NILIFParams, "relay": GradedParams,
-                                   "accumulate": GradedParams}
+                                   "accumulate": GradedParams, "sigma_delta": SigmaDeltaParams}
 
 
 @dataclass
@@ -80,7 +94,24 @@ class QLayer:
 
 @dataclass
 class Quantized:
+    """`free_running`: every layer runs every step of a run and each hop delays by one step
+    inside it (plain netx networks, whose neurons may fire on their bias alone); otherwise the
+    alignment gives each layer a window of its own (converted networks)."""
+
     graph: Graph
     layers: dict[str, QLayer]
     synapses: dict[str, QSynapse]
     headroom: float
+    free_running: bool = False
+
+
+@dataclass(frozen=True)
+class Drive:
+    """How a free-running network is driven: `steps` steps; the input as events, or with
+    `as_bias` as the input neurons' bias (how lava-dl's ground truths drive them); with
+    `reset_interval`, layer k clears its state every `reset_interval` steps at offset k + 1
+    (netx's staggered resets)."""
+
+    steps: int
+    as_bias: bool = False
+    reset_interval: int | None = None

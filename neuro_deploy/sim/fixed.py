@@ -1,8 +1,10 @@
 """The fast back end: the quantized network's integer semantics, vectorized with torch.
 
-Each layer is computed over its whole window at once; the alignment pass says at which
-Lava step each window begins, so these values are the per-step events a step-by-step
-simulator (Lava) produces, shifted by known offsets. Integer sums of products are
+Each layer is computed over its whole window at once. In a converted network the alignment
+pass says at which Lava step each window begins, so these values are the per-step events a
+step-by-step simulator (Lava) produces, shifted by known offsets. In a free-running network
+(a plain netx file) every window is the whole run and each synapse delays its output by its
+hop (one step, plus its delays) inside it, as Lava does. Integer sums of products are
 computed in float64, exact because they stay below 2^53.
 """
 
@@ -13,8 +15,8 @@ import torch
 import torch.nn.functional as F
 
 from neuro_deploy.ir.execute import Recorder, apply_float, execute
-from neuro_deploy.ir.graph import LIF, NILIF, Accumulate, Input, Node, Output, Relay, Synapse
-from neuro_deploy.ir.quantized import INPUT_SCALE, QLayer, Quantized
+from neuro_deploy.ir.graph import LIF, NILIF, Accumulate, Input, Node, Output, Relay, SigmaDelta, Synapse, pair
+from neuro_deploy.ir.quantized import INPUT_SCALE, Drive, QLayer, Quantized, SigmaDeltaParams
 from neuro_deploy.target import LIMITS, accumulator_limit
 from neuro_deploy.zoo.neurons import patches_to_time, time_to_channels
 
@@ -62,16 +64,25 @@ def shift(x: torch.Tensor, s: int) -> torch.Tensor:
     return x * (1 << s) if s >= 0 else torch.div(x, 1 << -s, rounding_mode="floor")
 
 
-def synapse(node: Synapse, mantissa: np.ndarray, s: int, x: torch.Tensor, probe: Probe | None = None
-            ) -> torch.Tensor:
+def _conv(node: Synapse, weight: np.ndarray, v: torch.Tensor) -> torch.Tensor:
+    """The exact integer sums of the synapse's convolution (a dense synapse's kernel spans its source)."""
+    w = torch.from_numpy(weight.astype(np.float64))
+    return F.conv2d(v.double(), w, None, pair(node.stride), pair(node.padding), pair(node.dilation),
+                    node.groups).round().long()
+
+
+def synapse(node: Synapse, mantissa: np.ndarray, s: int, x: torch.Tensor, probe: Probe | None = None,
+            binary: bool = False) -> torch.Tensor:
     """What the synapse's Lava process delivers: the exact sum, wrapped to its accumulator
-    (Conv: 24 bits, Sparse: int32), then shifted by `s` (weight_exp)."""
+    (Conv: 24 bits, Dense and Sparse: int32), then shifted by `s` (weight_exp). `binary`: the
+    source's payloads arrive as spikes (Lava's synapses with `num_message_bits` 0)."""
     steps, batch = x.shape[:2]
     v = x.flatten(0, 1)
+    if binary:
+        v = (v != 0).long()
     if node.upsample > 1:
         v = upsample2x_int(v)
-    w = torch.from_numpy(mantissa.astype(np.float64))
-    acc = F.conv2d(v.double(), w, None, node.stride, node.padding).round().long()
+    acc = _conv(node, mantissa, v)
     if probe is not None:
         Probe.update(probe.acc, node.name, acc)
     acc = shift(wrap(acc, accumulator_limit(node).high.bit_length() + 1), s)
@@ -80,6 +91,31 @@ def synapse(node: Synapse, mantissa: np.ndarray, s: int, x: torch.Tensor, probe:
         placed[:, node.offset:node.offset + acc.shape[1]] = acc
         acc = placed
     return acc.reshape(steps, batch, *acc.shape[1:])
+
+
+def delayed_synapse(node: Synapse, mantissa: np.ndarray, s: int, x: torch.Tensor, binary: bool = False
+                    ) -> torch.Tensor:
+    """Lava's DelayDense (`PyDelayDenseModelBitAcc`): each step, the synapses of each delay d sum
+    their inputs, that sum is shifted by `weight_exp` on its own and added to the int32 buffer
+    slot that reaches the neurons d steps later. Here: one convolution per delay, shifted in time."""
+    steps = x.shape[0]
+    v = x.flatten(0, 1)
+    if binary:
+        v = (v != 0).long()
+    out = None
+    for d in np.unique(node.delays[mantissa != 0]):
+        acc = _conv(node, np.where(node.delays == d, mantissa, 0), v)
+        acc = shift(wrap(acc, accumulator_limit(node).high.bit_length() + 1), s)
+        acc = acc.reshape(steps, x.shape[1], *acc.shape[1:])
+        out = torch.zeros_like(acc) if out is None else out
+        if d < steps:
+            out[d:] += acc[:steps - d]
+    return wrap(out, 32)
+
+
+def hop(x: torch.Tensor, steps: int) -> torch.Tensor:
+    """`x` (`[steps, ...]`) arriving `steps` steps later, zeros before, cut to the same length."""
+    return torch.cat([torch.zeros_like(x[:steps]), x[:x.shape[0] - steps]]) if steps else x
 
 
 def lif_step(u: torch.Tensor, v: torch.Tensor, a_in: torch.Tensor, vth: int, du: int, dv: int,
@@ -96,19 +132,63 @@ def lif_step(u: torch.Tensor, v: torch.Tensor, a_in: torch.Tensor, vth: int, du:
     return u, torch.where(s, torch.zeros_like(v), v), s.long()
 
 
-def lif(x: torch.Tensor, vth: int, du: int, dv: int, peak: list[float] | None = None) -> torch.Tensor:
-    """Lava's CUBA-LIF over the window, no bias; `peak[0]` collects a bound on |v| (|u| before its
-    24-bit wrap plus |v| of the previous step: what the voltage update adds before it saturates)."""
+def lif(x: torch.Tensor, vth: int, du: int, dv: int, peak: list[float] | None = None,
+        bias: torch.Tensor | int = 0, resets: np.ndarray | None = None, states: list | None = None) -> torch.Tensor:
+    """Lava's CUBA-LIF over the window; `peak[0]` collects a bound on |v| (|u| before its 24-bit
+    wrap plus |v| of the previous step: what the voltage update adds before it saturates).
+    `resets[t]`: the state is cleared before step t (LIFReset); `states` receives `(u, v)` per step."""
     u = torch.zeros_like(x[0])
     v = torch.zeros_like(x[0])
     spikes = []
-    for a_in in x:
+    for t, a_in in enumerate(x):
+        if resets is not None and resets[t]:
+            u, v = torch.zeros_like(u), torch.zeros_like(v)
         if peak is not None:
             bound = v.abs() + (torch.div(u * (4096 - (du + 1)), 4096, rounding_mode="trunc") + (a_in << 6)).abs()
             peak[0] = max(peak[0], float(bound.max()))
-        u, v, s = lif_step(u, v, a_in, vth, du, dv)
+        u, v, s = lif_step(u, v, a_in, vth, du, dv, bias)
+        if states is not None:
+            states.append((u, v))
         spikes.append(s)
     return torch.stack(spikes)
+
+
+def sigma_delta(mode: str, p: SigmaDeltaParams, x: torch.Tensor) -> torch.Tensor:
+    """Lava's fixed-point Delta / SigmaDelta (ReLU) / Sigma models (lava/proc/sdn/models.py), in
+    their int32 arithmetic: thresholds and biases scaled by 2^(spike_exp + state_exp), payloads
+    sent `>> state_exp`."""
+    a_in = x.numpy().astype(np.int32)
+    exp = np.int32(p.spike_exp + p.state_exp)
+    vth = np.int32(p.vth) << exp
+    bias = np.zeros(a_in.shape[1:], np.int32) if p.bias is None else np.broadcast_to(p.bias, a_in.shape[1:])
+    bias = bias.astype(np.int32) * np.int32(1 << exp)
+    sigma = np.zeros(a_in.shape[1:], np.int32)
+    act = np.zeros_like(sigma)
+    residue = np.zeros_like(sigma)
+    out = np.zeros_like(a_in)
+    for t, a in enumerate(a_in):
+        if mode == "sigma":
+            sigma = sigma + a
+            out[t] = sigma
+            continue
+        if mode == "delta":
+            new = np.left_shift(a, exp)
+        else:
+            sigma = sigma + a
+            new = np.maximum(sigma + bias, 0)
+        delta = new - act + residue
+        s = np.where(np.abs(delta) >= vth, delta, 0).astype(np.int32)
+        residue = delta - s
+        act = new
+        out[t] = np.right_shift(s, np.int32(p.state_exp))
+    return torch.from_numpy(out.astype(np.int64))
+
+
+def resets(position: int, steps: int, interval: int | None) -> np.ndarray | None:
+    """The steps (from 0) before which LIFReset clears layer `position` (netx's reset_offset k + 1)."""
+    if interval is None:
+        return None
+    return np.arange(1, steps + 1) % interval == (position + 1) % interval
 
 
 def nilif(x: torch.Tensor, r: int, unit: int, decay_shift: int, levels: int, peak: list[float] | None = None
@@ -130,19 +210,33 @@ def nilif(x: torch.Tensor, r: int, unit: int, decay_shift: int, levels: int, pea
 
 
 class FixedPoint:
-    """`apply` for `execute`: the integer semantics of each layer kind."""
+    """`apply` for `execute`: the integer semantics of each layer kind. A free-running network
+    takes its `drive` (and, driven through the bias, the `input_bias`); `states` collects the
+    `(u, v)` of every LIF layer at every step."""
 
-    def __init__(self, q: Quantized, probe: Probe | None = None) -> None:
+    def __init__(self, q: Quantized, probe: Probe | None = None, drive: Drive | None = None,
+                 input_bias: torch.Tensor | None = None, states: dict[str, list] | None = None) -> None:
         self.q = q
         self.probe = probe
+        self.drive = drive
+        self.input_bias = input_bias
+        self.states = states
+        self.positions = {n: k for k, n in enumerate(n for n in q.layers if not isinstance(q.graph.nodes[n], Input))}
 
     def __call__(self, node: Node, ins: list[torch.Tensor], image: torch.Tensor) -> torch.Tensor:
-        if isinstance(node, Input):  # one image repeated, or `[T, B, C, H, W]` frames
+        if isinstance(node, Input):
+            if node.encoding == "events":  # `[steps, B, C, H, W]` integer events, as given
+                return image
             frames = image if image.dim() == 5 else image.unsqueeze(0).repeat(node.repeat, 1, 1, 1, 1)
             return torch.round(frames.double().clamp(0, 1) * INPUT_SCALE).long()
         if isinstance(node, Synapse):
             qs = self.q.synapses[node.name]
-            return synapse(node, qs.mantissa, qs.shift, ins[0], self.probe)
+            binary = self.q.layers[self.q.graph.inputs(node.name)[0]].payload_bits == 1
+            if node.delays is not None:
+                out = delayed_synapse(node, qs.mantissa, qs.shift, ins[0], binary)
+            else:
+                out = synapse(node, qs.mantissa, qs.shift, ins[0], self.probe, binary)
+            return hop(out, 1 + node.delay) if self.q.free_running else out
         if isinstance(node, Output):
             return ins[0]
         peak = None if self.probe is None else [0.0]
@@ -158,7 +252,9 @@ class FixedPoint:
                 peak: list[float] | None) -> torch.Tensor:
         p = ql.params
         if isinstance(node, LIF):
-            return lif(ins[0], p.vth, p.du, p.dv, peak)
+            return self._lif(node, ins[0], p, peak)
+        if isinstance(node, SigmaDelta):
+            return sigma_delta(node.mode, p, ins[0])
         if isinstance(node, NILIF):
             return nilif(ins[0], node.r, p.unit, p.decay_shift, p.levels, peak)
         if isinstance(node, (Relay, Accumulate)):
@@ -178,9 +274,52 @@ class FixedPoint:
         return encoded.clamp(-PAYLOAD_LIMIT, PAYLOAD_LIMIT).long()
 
 
+    def _lif(self, node: LIF, x: torch.Tensor, p, peak: list[float] | None) -> torch.Tensor:
+        bias = p.bias
+        if self.input_bias is not None and self.q.graph.inputs(node.name) == [self.q.graph.topological()[0]]:
+            bias = self.input_bias.numpy()
+        bias = 0 if bias is None else torch.from_numpy(bias.astype(np.int16).astype(np.int64) << p.bias_exp)
+        drive = self.drive
+        clear = None if drive is None else resets(self.positions[node.name], drive.steps, drive.reset_interval)
+        states = None if self.states is None else self.states.setdefault(node.name, [])
+        return lif(x, p.vth, p.du, p.dv, peak, bias, clear, states)
+
+
 def run_fixed(q: Quantized, image: torch.Tensor, record: Recorder | None = None, probe: Probe | None = None
               ) -> torch.Tensor:
     """Integer run of the quantized network on `[B, C, H, W]` images; returns the decoded output."""
     out = execute(q.graph, image, record, apply=FixedPoint(q, probe))
     source = q.graph.inputs(q.graph.output())[0]
     return out.double() / q.layers[source].scale
+
+
+def event_frames(x: np.ndarray, shape: tuple[int, ...], steps: int) -> np.ndarray:
+    """The per-step input events `[steps, *shape]`: `x` repeated, or `(T, *shape)` frames then zeros."""
+    frames = np.zeros((steps, *shape), np.int64)
+    if x.shape == tuple(shape):
+        frames[:] = x
+    else:
+        n = min(steps, x.shape[0])
+        frames[:n] = x[:n]
+    return frames
+
+
+def run_free(q: Quantized, x: np.ndarray, drive: Drive, record: Recorder | None = None,
+             states: dict[str, list] | None = None) -> torch.Tensor:
+    """Integer run of a free-running network for `drive.steps` steps on the input `x`: `(C, H, W)`
+    events every step, or `(T, C, H, W)` frames then zeros; with `drive.as_bias`, `(C, H, W)` is the
+    input neurons' bias instead. Returns the output layer's payloads `[steps, C, H, W]`."""
+    shape = q.graph.nodes[q.graph.topological()[0]].shape
+    x = np.asarray(x, np.int64)
+    frames = np.zeros((drive.steps, *shape), np.int64) if drive.as_bias else event_frames(x, shape, drive.steps)
+    apply = FixedPoint(q, drive=drive, input_bias=torch.from_numpy(x) if drive.as_bias else None, states=states)
+    output: list[torch.Tensor] = []
+
+    def keep(node: Node, value: torch.Tensor) -> None:
+        if isinstance(node, Output):
+            output.append(value[:, 0])
+        if record is not None:
+            record(node, value)
+
+    execute(q.graph, torch.from_numpy(frames)[:, None], keep, apply=apply)
+    return output[0]

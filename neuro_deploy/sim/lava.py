@@ -1,10 +1,12 @@
-"""The Lava back end: a converted network as Lava's own processes on the CPU simulator (fixed_pt).
+"""The Lava back end: any network file as Lava's own processes on the CPU simulator (fixed_pt).
 
 Every synapse is a Lava synapse process holding the file's integer weights and exponent: a
 Conv (`ConvExp`, which applies `weight_exp`), a Sparse for the bilinear upsampling stage, a
-(Cached)DelaySparse where delayed. LIF layers are Lava's LIF, bias-free relays Lava's
-GradedVec/GradedReluVec; only NI-LIF, biased relays, the accumulator and host ops run
-neuro-deploy neuron programs (`neuro_deploy.lava_procs.neurons`). Fan-in is Lava's InPort sum.
+(Cached)DelaySparse where delayed, and for plain netx files' dense blocks a Dense or
+DelayDense. LIF layers are Lava's LIF (LIFReset with a reset interval), sigma-delta layers
+Lava's Delta / SigmaDelta / Sigma, bias-free relays Lava's GradedVec/GradedReluVec; only
+NI-LIF, biased relays, the accumulator and host ops run neuro-deploy neuron programs
+(`neuro_deploy.lava_procs.neurons`). Fan-in is Lava's InPort sum.
 
 The network runs in a worker process of its own session (`python -m neuro_deploy.sim.lava`),
 so that an interrupt or a failure stops the worker and every Lava process it forked at once;
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import json
 import os
 import signal
 import subprocess
@@ -28,8 +31,8 @@ import numpy as np
 from scipy.sparse import csr_matrix
 
 from neuro_deploy.errors import NeuroDeployError
-from neuro_deploy.ir.graph import LIF, NILIF, Accumulate, Graph, Input, MDAGate, Relay, SubstepGate, Synapse
-from neuro_deploy.ir.quantized import INPUT_SCALE, Quantized
+from neuro_deploy.ir.graph import NILIF, Accumulate, Graph, Input, MDAGate, Relay, SubstepGate, Synapse, pair
+from neuro_deploy.ir.quantized import INPUT_SCALE, Drive, Quantized
 from neuro_deploy.target import neuron_process, synapse_process
 
 Shape = tuple[int, int, int]
@@ -116,14 +119,26 @@ def synapse_matrix(syn: Synapse, mantissa: np.ndarray, src_shape: Shape) -> csr_
     return (m @ bilinear_matrix(src_shape)).tocsr() if syn.upsample > 1 else m
 
 
-def input_frames(node: Input, image: np.ndarray, steps: int) -> np.ndarray:
-    """The RingBuffer's data `(W, H, C, steps)`: 8-bit pixels for the input window, then zeros."""
-    frames = image[None].repeat(node.repeat, 0) if image.ndim == 3 else image
-    pixels = np.round(np.clip(frames.astype(np.float64), 0, 1) * INPUT_SCALE).astype(np.int32)
+def input_frames(node: Input, image: np.ndarray, drive: Drive) -> np.ndarray:
+    """The RingBuffer's data `(W, H, C, steps)`: 8-bit pixels for the input window, then zeros;
+    or the integer events of a free-running network (none when they drive the bias)."""
+    steps = drive.steps
     data = np.zeros((*lava_shape(node.shape), steps), np.int32)
-    for t in range(min(len(pixels), steps)):
-        data[..., t] = pixels[t].transpose(2, 1, 0)
+    if node.encoding == "events":
+        if drive.as_bias:
+            return data
+        frames = np.broadcast_to(image, (steps, *image.shape)) if image.ndim == 3 else image
+    else:
+        frames = image[None].repeat(node.repeat, 0) if image.ndim == 3 else image
+        frames = np.round(np.clip(frames.astype(np.float64), 0, 1) * INPUT_SCALE)
+    for t in range(min(len(frames), steps)):
+        data[..., t] = frames[t].astype(np.int32).transpose(2, 1, 0)
     return data
+
+
+def lava_array(a: np.ndarray) -> np.ndarray:
+    """A per-neuron `(C, H, W)` array in Lava's `(W, H, C)` order."""
+    return np.ascontiguousarray(np.asarray(a).transpose(2, 1, 0))
 
 
 def _window(graph: Graph, name: str) -> int:
@@ -131,71 +146,116 @@ def _window(graph: Graph, name: str) -> int:
     return max((graph.nodes[s].steps for s in srcs), default=graph.nodes[name].steps)
 
 
-def build(q: Quantized, image: np.ndarray, steps: int, folder: Path) -> tuple[object, dict[str, Path]]:
-    """Lava processes for the whole network; returns a process to run and where each layer's
-    events will be saved (`.whc.npy`: Lava's layout)."""
-    from lava.proc.graded.process import GradedReluVec, GradedVec
+def build(q: Quantized, image: np.ndarray, drive: Drive, folder: Path
+          ) -> tuple[dict[str, object], dict[str, Path]]:
+    """Lava processes for the whole network; returns every layer's process (the first is the one
+    to run) and where each layer's events will be saved (`.whc.npy`: Lava's layout)."""
     from lava.proc.io.source import RingBuffer
-    from lava.proc.lif.process import LIF as LavaLIF
-    from lava.proc.sparse.process import Sparse
 
     from neuro_deploy.lava_procs.recorder import MAX_RECORDED, RECORDERS
-    from neuro_deploy.lava_procs.synapses import CachedDelaySparse, ConvExp
 
     graph = q.graph
     order = [n for n in graph.topological() if n in q.layers]
     procs: dict[str, object] = {}
     paths: dict[str, Path] = {}
     recorded: list[tuple[object, tuple[int, ...], Path]] = []
+    positions = {n: k for k, n in enumerate(n for n in order if not isinstance(graph.nodes[n], Input))}
     for i, name in enumerate(order):
         node, p = graph.nodes[name], q.layers[name].params
-        shape = lava_shape(node.shape)
         kind = neuron_process(node, p)
         if kind == "RingBuffer":
-            proc = RingBuffer(data=input_frames(node, image, steps))
-        elif kind == "LIF":
-            proc = LavaLIF(shape=shape, du=p.du, dv=p.dv, vth=p.vth, bias_mant=0, bias_exp=0)
-        elif kind in ("GradedVec", "GradedReluVec"):
-            proc = (GradedReluVec if kind == "GradedReluVec" else GradedVec)(shape=shape, vth=0)
-        else:  # a neuro-deploy neuron program, which saves its own events
-            proc = _graded_neuron(q, name, steps, folder / f"{i}.npy")
+            proc = RingBuffer(data=input_frames(node, image, drive))
+        elif kind == "GradedNeuron":  # a neuro-deploy neuron program, which saves its own events
+            proc = _graded_neuron(q, name, drive.steps, folder / f"{i}.npy")
+        else:
+            bias = image if drive.as_bias and graph.inputs(name) == [order[0]] else None
+            proc = _lava_neuron(kind, lava_shape(node.shape), p, bias, drive, positions.get(name, 0))
         paths[name] = folder / (f"{i}.npy" if kind == "GradedNeuron" else f"{i}.whc.npy")
         if kind != "GradedNeuron":
-            recorded.append((proc, shape, paths[name]))
+            recorded.append((proc, lava_shape(node.shape), paths[name]))
         procs[name] = proc
+    for edge in graph.edges:  # a free-running network's input neurons take the input directly
+        if edge.src in q.layers and edge.dst in q.layers:
+            procs[edge.src].s_out.connect(procs[edge.dst].a_in)
     for name in (n for n in graph.topological() if isinstance(graph.nodes[n], Synapse)):
-        syn, qs = graph.nodes[name], q.synapses[name]
-        src = graph.inputs(name)[0]
-        edge = next(e for e in graph.edges if e.src == name)
-        dst_port = getattr(procs[edge.dst], "a_in1" if edge.port == 1 else "a_in")
-        out = procs[src].s_out
-        bits = 0 if isinstance(graph.nodes[src], LIF) else 24
-        kind = synapse_process(syn)
-        if kind == "Conv":
-            weight = np.zeros((syn.width, *qs.mantissa.shape[1:]), np.int32)
-            weight[syn.offset:syn.offset + qs.mantissa.shape[0]] = qs.mantissa
-            conv = ConvExp(weight=np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(0, 3, 2, 1)),
-                           input_shape=lava_shape(graph.nodes[src].shape), padding=syn.padding, stride=syn.stride,
-                           weight_exp=qs.shift, num_message_bits=bits)
-            out.connect(conv.s_in)
-            conv.a_out.connect(dst_port)
-        else:
-            matrix = synapse_matrix(syn, qs.mantissa, graph.nodes[src].shape).astype(np.int32)
-            if kind == "Sparse":
-                sparse = Sparse(weights=matrix, weight_exp=qs.shift, num_message_bits=bits)
-            else:
-                delays = matrix.astype(np.int64)
-                delays.data[:] = syn.delay
-                sparse = CachedDelaySparse(weights=matrix, delays=delays, weight_exp=qs.shift, num_message_bits=bits)
-            out.flatten().connect(sparse.s_in)
-            sparse.a_out.reshape(lava_shape(syn.shape)).connect(dst_port)
+        _connect(q, name, procs)
     for start in range(0, len(recorded), MAX_RECORDED):
         chunk = recorded[start:start + MAX_RECORDED]
-        recorder = RECORDERS[len(chunk)](shapes=[s for _, s, _ in chunk], num_steps=steps,
+        recorder = RECORDERS[len(chunk)](shapes=[s for _, s, _ in chunk], num_steps=drive.steps,
                                          paths=[str(path) for _, _, path in chunk])
         for k, (proc, _, _) in enumerate(chunk):
             proc.s_out.connect(getattr(recorder, f"in{k}"))
-    return procs[order[0]], paths
+    return {n: procs[n] for n in order}, paths
+
+
+def _lava_neuron(kind: str, shape: tuple[int, int, int], p, bias: np.ndarray | None, drive: Drive, position: int):
+    """One of Lava's own neuron processes for a layer (`bias`: the input, when it drives the bias)."""
+    from lava.proc.graded.process import GradedReluVec, GradedVec
+    from lava.proc.lif.process import LIF, LIFReset
+    from lava.proc.sdn.process import Delta, Sigma, SigmaDelta
+
+    if kind == "LIF":
+        bias = bias if bias is not None else p.bias
+        bias_mant = 0 if bias is None else lava_array(bias).astype(np.int32)
+        common = dict(shape=shape, du=p.du, dv=p.dv, vth=p.vth, bias_mant=bias_mant, bias_exp=p.bias_exp)
+        if drive.reset_interval is None:
+            return LIF(**common)
+        return LIFReset(**common, reset_interval=drive.reset_interval, reset_offset=position + 1)
+    if kind in ("GradedVec", "GradedReluVec"):
+        return (GradedReluVec if kind == "GradedReluVec" else GradedVec)(shape=shape, vth=0)
+    if kind == "Sigma":
+        return Sigma(shape=shape)
+    if kind == "Delta":
+        return Delta(shape=shape, vth=p.vth, spike_exp=p.spike_exp, state_exp=p.state_exp)
+    bias = 0 if p.bias is None else lava_array(np.broadcast_to(p.bias, shape[::-1])).astype(np.int32)
+    return SigmaDelta(shape=shape, vth=p.vth, bias=bias, spike_exp=p.spike_exp, state_exp=p.state_exp)
+
+
+def _connect(q: Quantized, name: str, procs: dict[str, object]) -> None:
+    """The synapse `name` as its Lava process, from its source's port to its destination's."""
+    from lava.proc.dense.process import DelayDense, Dense
+    from lava.proc.sparse.process import Sparse
+
+    from neuro_deploy.lava_procs.synapses import CachedDelaySparse, ConvExp
+
+    graph = q.graph
+    syn, qs = graph.nodes[name], q.synapses[name]
+    src = graph.inputs(name)[0]
+    edge = next(e for e in graph.edges if e.src == name)
+    dst_port = getattr(procs[edge.dst], "a_in1" if edge.port == 1 else "a_in")
+    out = procs[src].s_out
+    bits = 0 if q.layers[src].payload_bits == 1 else 24
+    kind = synapse_process(syn)
+    if kind == "Conv":
+        weight = np.zeros((syn.width, *qs.mantissa.shape[1:]), np.int32)
+        weight[syn.offset:syn.offset + qs.mantissa.shape[0]] = qs.mantissa
+        conv = ConvExp(weight=np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(0, 3, 2, 1)),
+                       input_shape=lava_shape(graph.nodes[src].shape), padding=pair(syn.padding)[::-1],
+                       stride=pair(syn.stride)[::-1], dilation=pair(syn.dilation)[::-1], groups=syn.groups,
+                       weight_exp=qs.shift, num_message_bits=bits)
+        out.connect(conv.s_in)
+        conv.a_out.connect(dst_port)
+        return
+    if kind in ("Dense", "DelayDense"):  # netx's dense blocks: the source flattened in its (C, H, W) order
+        weight = qs.mantissa.reshape(qs.mantissa.shape[0], -1).astype(np.int32)
+        # the mantissas are what Lava's Dense keeps of the file's weights (netx's optimization, clip and
+        # truncation ran on reading): Dense truncates `8 - num_weight_bits + mixed` bits, here none
+        mixed = int(weight.min() < 0 < weight.max())
+        common = dict(weights=weight, weight_exp=qs.shift, num_weight_bits=8 + mixed, num_message_bits=bits)
+        dense = Dense(**common) if kind == "Dense" else \
+            DelayDense(**common, delays=syn.delays.reshape(weight.shape).astype(int), max_delay=62)
+        out.transpose([2, 1, 0]).flatten().connect(dense.s_in)
+        dense.a_out.reshape(lava_shape(syn.shape)).connect(dst_port)
+        return
+    matrix = synapse_matrix(syn, qs.mantissa, graph.nodes[src].shape).astype(np.int32)
+    if kind == "Sparse":
+        sparse = Sparse(weights=matrix, weight_exp=qs.shift, num_message_bits=bits)
+    else:
+        delays = matrix.astype(np.int64)
+        delays.data[:] = syn.delay
+        sparse = CachedDelaySparse(weights=matrix, delays=delays, weight_exp=qs.shift, num_message_bits=bits)
+    out.flatten().connect(sparse.s_in)
+    sparse.a_out.reshape(lava_shape(syn.shape)).connect(dst_port)
 
 
 def _graded_neuron(q: Quantized, name: str, steps: int, path: Path):
@@ -233,15 +293,17 @@ def _load(paths: dict[str, Path]) -> dict[str, np.ndarray]:
 
 # ---- the worker: builds and runs the network in a session of its own -----------------------------
 
-def _worker(net_path: str, image_path: str, steps: int, folder: str) -> int:
+def _worker(net_path: str, image_path: str, options: str, folder: str) -> int:
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
 
     from neuro_deploy.netx_io import read_network
 
     folder_path = Path(folder)
+    opts = json.loads(options)
+    drive = Drive(**opts["drive"])
     try:
-        q = read_network(net_path).quantized
+        q = read_network(net_path, tuple(opts["skip"])).quantized
     except NeuroDeployError as exc:
         (folder_path / "error.txt").write_text(str(exc))
         return 2
@@ -253,13 +315,16 @@ def _worker(net_path: str, image_path: str, steps: int, folder: str) -> int:
         import neuro_deploy.ir.execute  # noqa: F401
 
         torch.set_num_threads(1)
-    root, paths = build(q, np.load(image_path), steps, folder_path)
+    procs, paths = build(q, np.load(image_path), drive, folder_path)
+    root = next(iter(procs.values()))
     gc.freeze()  # the forked Lava processes share the worker's objects: keep the collector off their pages
     threading.Thread(target=_watch, args=(root, folder_path / "error.txt"), daemon=True).start()
     try:
-        root.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"),
+        root.run(condition=RunSteps(num_steps=drive.steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"),
                  compile_config={"pypy_channel_size": CHANNEL_SLOTS})
         error = _child_error(root)  # a model may fail after the last step's messages went out
+        for name in opts["probe_u"]:  # Var.get() is slow: only for the few layers asked for
+            np.save(folder_path / f"u{list(paths).index(name)}.npy", procs[name].u.get())
     except Exception as exc:
         error = _child_error(root) or f"{type(exc).__name__}: {exc}"
     missing = [name for name, path in paths.items() if not path.exists()]  # saved in each model's last step
@@ -313,14 +378,23 @@ def stop_group(proc: subprocess.Popen, grace: float = 3.0) -> None:
     proc.poll()
 
 
-def run_lava(path: str, image: np.ndarray, steps: int) -> dict[str, np.ndarray]:
-    """Every layer's payload at every step `[steps, C, H, W]` for one `(C,H,W)` image or
-    `(T,C,H,W)` frames, from the network file at `path` run on Lava."""
+@dataclasses.dataclass
+class LavaRun:
+    events: dict[str, np.ndarray]  # every layer's payloads `[steps, C, H, W]`
+    u: dict[str, np.ndarray]  # the final current `u` of the probed LIF layers, `(C, H, W)`
+
+
+def run_lava(path: str, image: np.ndarray, drive: Drive, skip: tuple[str, ...] = (),
+             probe_u: tuple[str, ...] = ()) -> LavaRun:
+    """Run the network file at `path` on Lava: a converted network on one `(C,H,W)` image or
+    `(T,C,H,W)` frames in [0, 1], a free-running one on its integer input as `drive` says (`skip`:
+    a plain netx file's trailing layer types to drop). `probe_u`: LIF layers whose final `u` to read."""
+    options = json.dumps({"drive": dataclasses.asdict(drive), "skip": list(skip), "probe_u": list(probe_u)})
     with tempfile.TemporaryDirectory(prefix="neuro-deploy-lava-") as folder:
         np.save(Path(folder) / "input.npy", image)
         with open(Path(folder) / "stderr.txt", "wb") as err:
             worker = subprocess.Popen(
-                [sys.executable, "-m", "neuro_deploy.sim.lava", path, str(Path(folder) / "input.npy"), str(steps),
+                [sys.executable, "-m", "neuro_deploy.sim.lava", path, str(Path(folder) / "input.npy"), options,
                  folder], stdin=subprocess.DEVNULL, stdout=err, stderr=err, start_new_session=True)
             try:
                 code = _wait(worker, Path(folder) / "paths.txt")
@@ -331,7 +405,10 @@ def run_lava(path: str, image: np.ndarray, steps: int) -> dict[str, np.ndarray]:
             detail = error.read_text() if error.exists() else _last_error(Path(folder) / "stderr.txt")
             raise NeuroDeployError(f"Lava run failed: {detail}")
         lines = (Path(folder) / "paths.txt").read_text().splitlines()
-        return _load({n: Path(p) for n, p in (line.split("\t") for line in lines)})
+        paths = {n: Path(p) for n, p in (line.split("\t") for line in lines)}
+        u = {name: lava_array(np.load(Path(folder) / f"u{list(paths).index(name)}.npy")).astype(np.int64)
+             for name in probe_u}
+        return LavaRun(_load(paths), u)
 
 
 def _wait(worker: subprocess.Popen, done: Path, stop_timeout: float = 30.0) -> int:
@@ -355,4 +432,4 @@ def _last_error(path: Path) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(_worker(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]))
+    sys.exit(_worker(sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]))

@@ -1,12 +1,12 @@
-"""Plain netx files (lava-dl's own format) as a typed chain of layers, read as netx reads them.
+"""Plain netx files (lava-dl's own format) read into the graph IR every back end runs.
 
 `lava.lib.dl.netx.hdf5.Network` turns each `/layer/<i>` into a block (input, conv or
-dense, with a CUBA-LIF or sigma-delta neuron); this module reads the same groups into
-dataclasses holding exactly the integers the Lava processes end up with (Dense weights
+dense, with a CUBA-LIF or sigma-delta neuron); this front end reads the same groups into
+a free-running `Quantized` graph: one neuron node per block (`layer/<i>`), joined by one
+synapse each, holding exactly the integers the Lava processes end up with (Dense weights
 after netx's `optimize_weight_bits` and Lava's clip and truncation; conv weights as
-stored, which Lava's Conv uses unchanged), so the fast back end can reproduce a netx run
-event for event. Shapes are kept in the file's order, `(C, H, W)` or `(N,)`; Lava's are
-reversed.
+stored, which Lava's Conv uses unchanged, without an exponent). A 1-D layer `(N,)` becomes
+`(N, 1, 1)`; the file's shapes are kept in the metadata.
 """
 
 from __future__ import annotations
@@ -21,59 +21,32 @@ import h5py
 import numpy as np
 
 from neuro_deploy.errors import NeuroDeployError
-from neuro_deploy.netx_io import open_hdf5
+from neuro_deploy.ir.graph import LIF, Graph, Input, Node, Output, SigmaDelta, Synapse
+from neuro_deploy.ir.quantized import LIFParams, QLayer, QSynapse, Quantized, SigmaDeltaParams
+from neuro_deploy.netx_io import NetworkFile, open_hdf5
 
 #: layer types netx itself cannot build (`hdf5.Network._create` raises for them).
 NETX_UNSUPPORTED = ("pool", "convT", "unpool", "average", "concat")
 #: every layer type `hdf5.Network._create` knows (what `read_chain(skip=...)` accepts).
 NETX_TYPES = ("input", "flatten", "conv", "dense", "dense_rec", "dense_comp", *NETX_UNSUPPORTED)
-#: the layer types the chain simulators reproduce (netx also builds dense_rec and dense_comp).
+#: the layer types neuro-deploy reads (netx also builds dense_rec and dense_comp).
 SUPPORTED = ("input", "flatten", "conv", "dense")
 #: netx's neuron for a dense layer without one: a non-leaky integrator that never spikes.
 DEFAULT_DENSE_NEURON = {"type": "CUBA", "iDecay": 0, "vDecay": 4096, "vThMant": 1 << 17}
 MAX_DELAY = 62  # netx clips synaptic delays to this and builds DelayDense(max_delay=62)
 SPIKE_EXP = 6  # netx's default position of the graded-spike binary point
 STATE_EXP = 6  # netx's sigma-delta state exponent
+BIAS_EXP = 6  # netx gives its CUBA-LIF neurons bias_exp 6
+SDNN_MESSAGE_BITS = 16  # netx's default payload width of sigma-delta neurons
 
 
 @dataclass
-class Neuron:
-    """A block's neuron as Lava runs it: `kind` is "lif", "delta", "sigma_delta" or "sigma"."""
+class Block:
+    """One netx block as read: its neuron node and parameters, and its payload width."""
 
-    kind: str
-    vth: int = 0  # LIF: threshold mantissa (compared as vth << 6); SDNN: vThMant
-    du: int = 0  # Lava's du (netx: iDecay - 1)
-    dv: int = 0  # Lava's dv (netx: vDecay)
-    bias: np.ndarray | None = None  # per neuron, in the layer's shape (LIF: bias_mant; SDNN: bias)
-    message_bits: int = 0  # payload width of the output spikes (0: binary)
-
-
-@dataclass
-class ChainLayer:
-    index: int  # the `/layer/<i>` group
-    kind: str  # "input", "conv" or "dense"
-    shape: tuple[int, ...]  # output, file order: (C, H, W) or (N,)
-    neuron: Neuron
-    weight: np.ndarray | None = None  # conv: torch (out, in, kh, kw); dense: Lava's effective (out, in)
-    weight_exp: int = 0  # dense: the Dense synapse's weight_exp
-    stride: tuple[int, int] = (1, 1)  # (H, W)
-    padding: tuple[int, int] = (0, 0)
-    dilation: tuple[int, int] = (1, 1)
-    groups: int = 1
-    in_message_bits: int = 0  # payload width of the incoming spikes (0: binary)
-    #: dense with a `delay` key: per-synapse delays `(out, in)` in [0, 62], as netx gives DelayDense;
-    #: a spike sent in step t arrives in step t + 1 + delay
-    delay: np.ndarray | None = None
-
-
-@dataclass
-class Chain:
-    path: str
-    input_shape: tuple[int, ...]  # file order
-    layers: list[ChainLayer]
-    sample_steps: int | None = None  # /simulation/tSample, when the file gives one
-    #: the `/layer` groups read, when trailing ones were skipped (netx's `Network(num_layers=...)`)
-    num_layers: int | None = None
+    node: Node
+    params: LIFParams | SigmaDeltaParams
+    payload_bits: int
 
 
 def _get(group, key: str, where: str):
@@ -118,17 +91,20 @@ def _pair(group, key: str, where: str) -> tuple[int, int]:
     return (int(v[0]), int(v[0])) if v.size == 1 else (int(v[0]), int(v[1]))
 
 
-def _neuron(config, is_input: bool, where: str) -> Neuron:
+def _neuron(config, name: str, is_input: bool, where: str) -> Block:
     """What `hdf5.Network.get_neuron_params` makes of a neuron group (`where` names the group)."""
     kind = _str(config, "type", where)
     if "messageBits" in config:
         raise NeuroDeployError(f"{where}/messageBits is set, which lava-dl's netx cannot load")
     if kind in ("LOIHI", "CUBA"):
-        return Neuron("lif", vth=_int(config, "vThMant", where), du=_int(config, "iDecay", where) - 1,
-                      dv=_int(config, "vDecay", where))
+        params = LIFParams(vth=_int(config, "vThMant", where), du=_int(config, "iDecay", where) - 1,
+                           dv=_int(config, "vDecay", where), bias_exp=BIAS_EXP)
+        return Block(LIF(name), params, 1)
     if kind == "SDNN":
-        sub = "delta" if is_input else "sigma" if "sigma_output" in config else "sigma_delta"
-        return Neuron(sub, vth=_int(config, "vThMant", where) if sub != "sigma" else 0, message_bits=16)
+        mode = "delta" if is_input else "sigma" if "sigma_output" in config else "sigma_delta"
+        params = SigmaDeltaParams(vth=_int(config, "vThMant", where) if mode != "sigma" else 0, spike_exp=SPIKE_EXP,
+                                  state_exp=STATE_EXP)
+        return Block(SigmaDelta(name, mode=mode), params, SDNN_MESSAGE_BITS)
     raise NeuroDeployError(f"{where}/type is {kind!r}: not supported (CUBA, LOIHI or SDNN)")
 
 
@@ -164,7 +140,7 @@ def _dense_weight(weight: np.ndarray) -> tuple[np.ndarray, int]:
     return np.asarray(w, np.int32), int(exp)
 
 
-def read_chain(path: str | Path, skip: tuple[str, ...] = ()) -> Chain:
+def read_plain(path: str | Path, skip: tuple[str, ...] = ()) -> NetworkFile:
     """Read a plain netx file; unsupported layers or neurons, and missing or bad keys, are
     one-line errors naming the file, the layer and the key. Trailing layers of the types in
     `skip` are dropped (lava-dl's ntidigits ends in an `average` layer that netx cannot build)."""
@@ -172,10 +148,10 @@ def read_chain(path: str | Path, skip: tuple[str, ...] = ()) -> Chain:
     with open_hdf5(path) as f:
         if not isinstance(f.get("layer"), h5py.Group):
             raise NeuroDeployError(f"{path}: /layer is missing: not a netx network description")
-        chain = _read(f["layer"], path, tuple(skip))
+        q, meta = _read(f["layer"], path, tuple(skip))
         if "simulation" in f and "tSample" in f["simulation"]:
-            chain.sample_steps = _int(f["simulation"], "tSample", f"{path}: /simulation")
-    return chain
+            meta["sample_steps"] = _int(f["simulation"], "tSample", f"{path}: /simulation")
+    return NetworkFile(q, meta, path)
 
 
 def _layer_types(groups: h5py.Group, path: str) -> list[str]:
@@ -214,10 +190,38 @@ def _skip_hint(kinds: list[str], i: int) -> str:
     return f"; {options} drops {'it' if len(tail) == 1 else 'them'}"
 
 
-def _read(groups: h5py.Group, path: str, skip: tuple[str, ...] = ()) -> Chain:
-    layers: list[ChainLayer] = []
+def _shape3(shape: tuple[int, ...]) -> tuple[int, int, int]:
+    return (shape[0], 1, 1) if len(shape) == 1 else tuple(shape)
+
+
+class _Builder:
+    """The graph under construction: neuron layers joined by one synapse each, in file order."""
+
+    def __init__(self) -> None:
+        self.graph = Graph()
+        self.layers: dict[str, QLayer] = {}
+        self.synapses: dict[str, QSynapse] = {}
+        self.shapes: dict[str, list[int]] = {}
+
+    def layer(self, node: Node, shape: tuple[int, ...], payload_bits: int, params=None, *inputs: str) -> str:
+        node.shape, node.start, node.emit = _shape3(shape), 0, 0
+        self.graph.add(node, *inputs)
+        self.layers[node.name] = QLayer(1.0, 1.0, payload_bits, params)
+        self.shapes[node.name] = list(shape)
+        return node.name
+
+    def synapse(self, syn: Synapse, src: str, shape: tuple[int, ...], mantissa: np.ndarray, exp: int) -> str:
+        syn.shape, syn.start, syn.emit = _shape3(shape), 0, 0
+        self.graph.add(syn, src)
+        self.synapses[syn.name] = QSynapse(mantissa, exp, exp)
+        return syn.name
+
+
+def _read(groups: h5py.Group, path: str, skip: tuple[str, ...] = ()) -> tuple[Quantized, dict]:
+    net = _Builder()
+    previous: str | None = None  # the layer whose events the next synapse reads
     input_shape: tuple[int, ...] | None = None
-    message_bits, flatten = 0, False
+    flatten = False
     kinds = _layer_types(groups, path)
     count = _kept(kinds, path, skip)
     for i in range(count):
@@ -237,40 +241,54 @@ def _read(groups: h5py.Group, path: str, skip: tuple[str, ...] = ()) -> Chain:
             flatten = True
             continue
         shape = tuple(int(v) for v in _ints(g, "shape", where).reshape(-1))
-        if not shape or min(shape) < 1:
-            raise NeuroDeployError(f"{where}/shape is {list(shape)}, expected positive sizes")
+        if not shape or min(shape) < 1 or len(shape) not in (1, 3):
+            raise NeuroDeployError(f"{where}/shape is {list(shape)}, expected positive sizes (C, H, W) or (N,)")
+        if kind == "dense":  # netx: `shape = (np.prod(layer_config['shape']),)`
+            shape = (int(np.prod(shape)),)
+        name = f"layer/{i}"
         if kind == "input":
-            if layers or input_shape is not None:
+            if previous is not None:
                 raise NeuroDeployError(f"{where}: an input layer must come first")
             input_shape = shape
+            # without a neuron netx feeds the input to the first synapse, which takes it as binary spikes
+            source = Input("input" if "neuron" in g else name, encoding="events", channels=_shape3(shape)[0])
+            previous = net.layer(source, shape, 1)
             if "neuron" in g:
-                neuron = _neuron(g["neuron"], True, f"{where}/neuron")
-                layers.append(ChainLayer(i, "input", shape, neuron))
-                message_bits = neuron.message_bits
+                block = _neuron(g["neuron"], name, True, f"{where}/neuron")
+                previous = net.layer(block.node, shape, block.payload_bits, block.params, previous)
             continue
-        previous = layers[-1].shape if layers else input_shape
         if previous is None:
             raise NeuroDeployError(f"{where}: {kind} layer without an input layer before it")
         if "delay" in g and kind == "conv":  # netx's create_conv ignores the key; Lava's Conv has no delays
             raise NeuroDeployError(f"{where}/delay: delays on a conv layer are not supported (netx ignores them)")
-        layer = _conv(g, i, shape, previous, where) if kind == "conv" else \
-            _dense(g, i, shape, previous, flatten or not layers, where)
-        if "bias" in g and layer.neuron.kind in ("lif", "sigma_delta"):
-            layer.neuron.bias = _bias(g, layer.shape, where)
-        layer.in_message_bits = message_bits
-        message_bits = layer.neuron.message_bits
+        src_shape = net.shapes[previous]
+        syn, exp = _conv(g, name, shape, src_shape, where) if kind == "conv" else \
+            _dense(g, name, shape, src_shape, flatten or len(src_shape) == 1, where)
+        neuron = g["neuron"] if "neuron" in g else None
+        if neuron is None and kind == "conv":
+            raise NeuroDeployError(f"{where}/neuron is missing")
+        block = _neuron(neuron if neuron is not None else DEFAULT_DENSE_NEURON, name, False, f"{where}/neuron")
+        if "bias" in g and block.node.kind in ("lif", "sigma_delta") and getattr(block.node, "mode", "") != "sigma":
+            block.params.bias = _bias(g, _shape3(shape), where)
+        net.synapse(syn, previous, shape, syn.weight.astype(np.int32), exp)
+        previous = net.layer(block.node, shape, block.payload_bits, block.params, syn.name)
         flatten = False
-        layers.append(layer)
     if input_shape is None:
         raise NeuroDeployError(f"{path}: no input layer")
-    if not layers:
+    if len(net.layers) == 1:
         skipped = " left after --skip-layer" if count < len(kinds) else ""
         raise NeuroDeployError(f"{path}: no layer with neurons{skipped}")
-    return Chain(path, input_shape, layers, num_layers=count if count < len(kinds) else None)
+    last = net.graph.nodes[previous]
+    net.graph.add(Output("output", shape=last.shape, start=0, emit=0), previous)
+    meta = {"input_shape": list(input_shape), "shapes": net.shapes, "sample_steps": None, "skip": list(skip),
+            "num_layers": count if count < len(kinds) else None}
+    return Quantized(net.graph, net.layers, net.synapses, 1.0, free_running=True), meta
 
 
-def _conv(g: h5py.Group, index: int, shape: tuple[int, ...], previous: tuple[int, ...], where: str) -> ChainLayer:
-    """A conv block; its weights as Lava's Conv uses them (cast to int32, no clipping)."""
+def _conv(g: h5py.Group, name: str, shape: tuple[int, ...], previous: tuple[int, ...], where: str
+          ) -> tuple[Synapse, int]:
+    """A conv block's synapse; its weights as Lava's Conv uses them (cast to int32, no clipping,
+    no exponent: Lava's Conv ignores `weight_exp` and netx passes none)."""
     if len(shape) != 3 or len(previous) != 3:
         raise NeuroDeployError(f"{where}/shape: a conv layer maps (C, H, W) to (C, H, W), got {previous} -> {shape}")
     w = _ints(g, "weight", where)
@@ -279,25 +297,26 @@ def _conv(g: h5py.Group, index: int, shape: tuple[int, ...], previous: tuple[int
         raise NeuroDeployError(f"{where}/weight has shape {w.shape}, expected (out, in, kH, kW)")
     stride, padding, dilation = (_pair(g, key, where) for key in ("stride", "padding", "dilation"))
     groups = _int(g, "groups", where)
-    if min(*stride, *dilation, groups) < 1 or min(padding) < 0 or previous[0] != w.shape[1] * groups:
+    if min(*stride, *dilation, groups) < 1 or min(padding) < 0 or previous[0] != w.shape[1] * groups \
+            or w.shape[0] % groups:
         raise NeuroDeployError(f"{where}: weight {w.shape} with groups {groups}, stride {stride}, dilation "
                                f"{dilation}, padding {padding} cannot take the {previous} input")
     out = (w.shape[0], *((previous[1 + a] + 2 * padding[a] - dilation[a] * (w.shape[2 + a] - 1) - 1) // stride[a] + 1
                          for a in (0, 1)))
     if out != shape:
         raise NeuroDeployError(f"{where}/shape is {list(shape)}, but the convolution of {previous} gives {list(out)}")
-    if "neuron" not in g:
-        raise NeuroDeployError(f"{where}/neuron is missing")
-    return ChainLayer(index, "conv", shape, _neuron(g["neuron"], False, f"{where}/neuron"), weight=w.astype(np.int32),
-                      stride=stride, padding=padding, dilation=dilation, groups=groups)
+    return Synapse(f"{name}.synapse", name, weight=w.astype(np.int32), stride=stride, padding=padding,
+                   dilation=dilation, groups=groups, width=w.shape[0]), 0
 
 
-def _dense(g: h5py.Group, index: int, shape: tuple[int, ...], previous: tuple[int, ...], flatten: bool,
-           where: str) -> ChainLayer:
-    """A dense block (`flatten`: the previous layer is flattened into it, in PyTorch's C-order)."""
+def _dense(g: h5py.Group, name: str, shape: tuple[int, ...], previous: tuple[int, ...], flatten: bool,
+           where: str) -> tuple[Synapse, int]:
+    """A dense block's synapse and its weight exponent (`flatten`: the previous layer is flattened
+    into it, in PyTorch's C order, as netx transposes Lava's port before flattening it). Its weight
+    spans the whole source `(out, C, H, W)`."""
     if isinstance(g.get("weight"), h5py.Group):
         raise NeuroDeployError(f"{where}/weight is complex (weight/real, weight/imag): not supported")
-    if len(previous) != 1 and not flatten:
+    if not flatten:
         raise NeuroDeployError(f"{where}: a dense layer after a {previous} layer needs a flatten layer before it")
     n, fan_in = int(np.prod(shape)), int(np.prod(previous))
     w = _ints(g, "weight", where)
@@ -307,10 +326,11 @@ def _dense(g: h5py.Group, index: int, shape: tuple[int, ...], previous: tuple[in
                                f"shapes {previous} -> {shape}")
     if not w.any():
         raise NeuroDeployError(f"{where}/weight is all zeros, which netx cannot optimize")
-    neuron = _neuron(g["neuron"], False, f"{where}/neuron") if "neuron" in g else \
-        _neuron(DEFAULT_DENSE_NEURON, False, f"{where}/neuron")
     weight, exp = _dense_weight(w)
-    return ChainLayer(index, "dense", (n,), neuron, weight=weight, weight_exp=exp, delay=_delay(g, (n, fan_in), where))
+    delays = _delay(g, (n, fan_in), where)
+    src = _shape3(previous)
+    return Synapse(f"{name}.synapse", name, weight=weight.reshape(n, *src), width=n, dense=True,
+                   delays=None if delays is None else delays.reshape(n, *src)), exp
 
 
 def _delay(g: h5py.Group, shape: tuple[int, int], where: str) -> np.ndarray | None:
@@ -339,7 +359,3 @@ def _delay(g: h5py.Group, shape: tuple[int, int], where: str) -> np.ndarray | No
     return d
 
 
-def is_plain_netx(path: str | Path) -> bool:
-    """True for a netx file without neuro-deploy's extension."""
-    with open_hdf5(path) as f:
-        return "neuro_deploy" not in f

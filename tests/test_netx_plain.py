@@ -1,10 +1,10 @@
-"""lava-dl's own networks (shipped in its wheel): the fast back end equals Lava event for event
-in every layer, and reproduces the Loihi ground truth next to them; bad netx files and inputs
-are one-line errors."""
+"""lava-dl's own networks (shipped in its wheel), read into the same graph IR as converted networks:
+the fast back end equals neuro-deploy's Lava back end and lava-dl's netx (the independent oracle)
+event for event in every layer, and reproduces the Loihi ground truths next to them; bad netx
+files and inputs are one-line errors."""
 
 from __future__ import annotations
 
-import dataclasses
 import multiprocessing
 import shutil
 import sysconfig
@@ -14,11 +14,15 @@ import h5py
 import numpy as np
 import pytest
 
-from neuro_deploy.energy.counts import KEYS, ChainCounter
+from neuro_deploy.energy.counts import KEYS, NetworkCounter
 from neuro_deploy.errors import NeuroDeployError
-from neuro_deploy.netx_chain import import_netx, read_chain
-from neuro_deploy.sim.chain_fast import run_chain_fast
+from neuro_deploy.ir.graph import Input
+from neuro_deploy.ir.quantized import Drive
+from neuro_deploy.netx_io import NetworkFile, read_network
+from neuro_deploy.sim.fixed import run_free
+from neuro_deploy.sim.lava import LavaRun, run_lava
 
+from netx_oracle import import_netx, run_netx
 from test_cli import assert_one_line_error, run_cli
 
 #: lava-dl installs its tests, networks and Loihi ground truths next to the packages.
@@ -39,70 +43,110 @@ def shipped(name: str) -> Path:
     return path
 
 
-def assert_same_events(fast: list[np.ndarray], lava: list[np.ndarray]) -> None:
-    assert len(fast) == len(lava)
-    for k, (f, v) in enumerate(zip(fast, lava)):
-        assert f.shape == v.shape, k
+class Fast:
+    """The fast back end's run: every layer's events `[steps, *file shape]`, and LIF `u`, `v` per step."""
+
+    def __init__(self, net: NetworkFile, x: np.ndarray, drive: Drive) -> None:
+        q = net.quantized
+        shapes = net.meta["shapes"]
+        self.events: dict[str, np.ndarray] = {}
+        states: dict[str, list] = {}
+
+        def keep(node, value) -> None:
+            if node.name in q.layers:
+                self.events[node.name] = value[:, 0].numpy().astype(np.int32).reshape(drive.steps, *shapes[node.name])
+
+        run_free(q, _as3(net, x, drive), drive, keep, states)
+        self.u = {n: np.stack([u[0].numpy() for u, _ in s]).reshape(drive.steps, *shapes[n]) for n, s in states.items()}
+        self.v = {n: np.stack([v[0].numpy() for _, v in s]).reshape(drive.steps, *shapes[n]) for n, s in states.items()}
+
+    def neurons(self, net: NetworkFile) -> list[np.ndarray]:
+        """The events of the layers with neurons (netx's blocks), in order."""
+        return [self.events[n] for n in neuron_layers(net)]
+
+
+def _as3(net: NetworkFile, x: np.ndarray, drive: Drive) -> np.ndarray:
+    """The input in the graph's 3-D shapes."""
+    shape = net.quantized.graph.nodes[net.quantized.graph.topological()[0]].shape
+    return x.reshape(shape if drive.as_bias or x.shape == tuple(net.meta["input_shape"]) else (len(x), *shape))
+
+
+def neuron_layers(net: NetworkFile) -> list[str]:
+    q = net.quantized
+    return [n for n in q.layers if not isinstance(q.graph.nodes[n], Input)]
+
+
+def lava(net: NetworkFile, x: np.ndarray, drive: Drive, probe_u: tuple[str, ...] = ()) -> LavaRun:
+    """neuro-deploy's Lava back end (Lava's own processes, built from the graph IR)."""
+    run = run_lava(net.path, _as3(net, x, drive), drive, tuple(net.meta["skip"]), probe_u)
+    assert not multiprocessing.active_children()
+    return run
+
+
+def assert_same_events(fast: list[np.ndarray], other: list[np.ndarray]) -> None:
+    assert len(fast) == len(other)
+    for k, (f, v) in enumerate(zip(fast, other)):
+        assert f.shape == v.shape, (k, f.shape, v.shape)
         mismatch = np.argwhere(f != v)
         assert not mismatch.size, f"layer {k}: {len(mismatch)} events differ, first at step {mismatch[0][0] + 1}"
     assert sum(int(np.count_nonzero(f)) for f in fast) > 0
 
 
-def run_lava(*args, **kwargs):
-    from neuro_deploy.sim.chain_lava import run_chain_lava
-
-    run = run_chain_lava(*args, **kwargs)
-    assert not multiprocessing.active_children()
-    return run
+def assert_three_agree(net: NetworkFile, x: np.ndarray, drive: Drive, **netx_options) -> tuple[Fast, LavaRun]:
+    """Fast == neuro-deploy's Lava == lava-dl's netx, in every layer at every step."""
+    fast = Fast(net, x, drive)
+    ours = lava(net, x, drive)
+    names = list(net.quantized.layers)
+    assert_same_events([fast.events[n] for n in names],
+                       [ours.events[n].reshape(drive.steps, *net.meta["shapes"][n]) for n in names])
+    oracle = run_netx(Path(net.path), x, drive.steps, tuple(net.meta["input_shape"]), as_bias=drive.as_bias, reset_interval=drive.reset_interval,
+                      num_layers=net.meta["num_layers"], **netx_options)
+    assert_same_events(fast.neurons(net), [e.reshape(f.shape) for e, f in zip(oracle, fast.neurons(net))])
+    return fast, ours
 
 
 # --- tiny.net, mnist.net, pilotnet_sdnn: fast back end == Lava, and lava-dl's own references
 
 
-def test_tinynet_fast_equals_lava_and_ground_truth():
+def test_tinynet_three_back_ends_agree_and_match_ground_truth():
     """Driven as lava-dl's test_hdf5 drives it: the image as the input neurons' bias, layer i
     reset every 17 steps at offset i + 1; its output at steps 3..17 is the Loihi ground truth."""
-    chain = read_chain(shipped("tiny.net"))
+    net = read_network(shipped("tiny.net"))
     bias = np.load(GTS / "tinynet" / "input_bias.npy").T  # stored in Lava's (W, H, C)
-    steps = 17 + len(chain.layers)
-    fast = run_chain_fast(chain, bias, steps, as_bias=True, reset_interval=17)
-    assert_same_events(fast.events, run_lava(chain, bias, steps, as_bias=True, reset_interval=17).events)
+    steps = 17 + len(neuron_layers(net))
+    fast, _ = assert_three_agree(net, bias, Drive(steps, as_bias=True, reset_interval=17))
     gt = np.load(GTS / "tinynet" / "output.npy")[0][..., 1:]  # (C, H, W, T)
     assert gt.any()
-    assert np.array_equal(fast.events[-1][2:17], gt.transpose(3, 0, 1, 2))
+    assert np.array_equal(fast.neurons(net)[-1][2:17], gt.transpose(3, 0, 1, 2))
 
 
-def test_mnist_fast_equals_lava_events_and_output_current():
+def test_mnist_three_back_ends_agree_and_output_current():
     """Random spike frames; the output layer (netx's default neuron) never spikes, so its current is compared."""
-    chain = read_chain(shipped("mnist.net"))
+    net = read_network(shipped("mnist.net"))
     frames = (np.random.default_rng(0).random((12, 784)) < 0.3).astype(np.int64) * 100
-    steps = 16
-    fast = run_chain_fast(chain, frames, steps, states=True)
-    lava = run_lava(chain, frames, steps, probe_u=(3,))
-    assert_same_events(fast.events, lava.events)
-    assert fast.u[3][-1].any()
-    assert np.array_equal(lava.u[3], fast.u[3][-1])
+    drive = Drive(16)
+    fast, _ = assert_three_agree(net, frames, drive)
+    ours = lava(net, frames, drive, probe_u=("layer/3",))
+    assert fast.u["layer/3"][-1].any()
+    assert np.array_equal(ours.u["layer/3"].reshape(-1), fast.u["layer/3"][-1])
 
 
-def test_pilotnet_sdnn_fast_equals_lava_and_ground_truth():
+def test_pilotnet_sdnn_three_back_ends_agree_and_match_ground_truth():
     """Graded (sigma-delta) spikes in every layer; the Sigma output is lava-dl's reference."""
-    chain = read_chain(shipped("gts/pilotnet_sdnn/network.net"))
+    net = read_network(shipped("gts/pilotnet_sdnn/network.net"))
     image = np.load(GTS / "pilotnet_sdnn" / "input.npy")[..., 0].T  # one frame, repeated every step
-    steps = len(chain.layers)
-    fast = run_chain_fast(chain, image, steps)
-    assert_same_events(fast.events, run_lava(chain, image, steps).events)
+    fast, _ = assert_three_agree(net, image, Drive(len(neuron_layers(net))))
     gt = np.load(GTS / "pilotnet_sdnn" / "output.npy")
-    assert np.array_equal(fast.events[-1].T, gt)
+    assert np.array_equal(fast.neurons(net)[-1].T, gt)
 
 
 @pytest.mark.parametrize("name", ["tiny.net", "mnist.net"])
 def test_input_layer_without_neuron_feeds_the_first_synapse(tmp_path, name):
     """Without an input neuron, netx wires the input straight to the first conv or dense synapse."""
-    chain = read_chain(edited_copy(tmp_path, name, lambda f: f["layer/0"].__delitem__("neuron")))
-    assert chain.layers[0].kind != "input"
-    frames = (np.random.default_rng(1).random((8, *chain.input_shape)) < 0.5).astype(np.int64)
-    fast = run_chain_fast(chain, frames, 10, reset_interval=6)
-    assert_same_events(fast.events, run_lava(chain, frames, 10, reset_interval=6).events)
+    net = read_network(edited_copy(tmp_path, name, lambda f: f["layer/0"].__delitem__("neuron")))
+    assert isinstance(net.quantized.graph.nodes["layer/0"], Input)
+    frames = (np.random.default_rng(1).random((8, *net.meta["input_shape"])) < 0.5).astype(np.int64)
+    assert_three_agree(net, frames, Drive(10, reset_interval=6))
 
 
 # --- pilotnet_lif: per-layer currents against the Loihi ground truth
@@ -110,11 +154,10 @@ def test_input_layer_without_neuron_feeds_the_first_synapse(tmp_path, name):
 
 @pytest.fixture(scope="module")
 def pilotnet_lif():
-    chain = read_chain(shipped("gts/pilotnet_lif/network.net"))
+    net = read_network(shipped("gts/pilotnet_lif/network.net"))
     image = np.load(GTS / "pilotnet_lif" / "image.npy").T  # the input neurons' bias, as in test_hdf5_nx
-    fast = run_chain_fast(chain, image, PILOTNET_LIF_STEPS, as_bias=True, reset_interval=PILOTNET_LIF_RESET,
-                          states=True)
-    return chain, image, fast
+    drive = Drive(PILOTNET_LIF_STEPS, as_bias=True, reset_interval=PILOTNET_LIF_RESET)
+    return net, image, drive, Fast(net, image, drive)
 
 
 def ground_truth(name: str) -> np.ndarray:
@@ -125,47 +168,33 @@ def test_pilotnet_lif_fast_matches_loihi_at_every_step(pilotnet_lif):
     """u and spikes of the input and every layer equal Loihi's at all 24 steps (index t-1 is
     the state after step t); v too, except that Loihi reports a spiking neuron's v as 128.
     The ground truths are in Lava's order, reversed shape and time last: `[steps, *shape].T`."""
-    chain, _, fast = pilotnet_lif
-    assert np.array_equal(fast.events[0].T, ground_truth("input"))
-    for k, name in enumerate(PILOTNET_LIF_LAYERS, start=1):
+    net, _, _, fast = pilotnet_lif
+    layers = neuron_layers(net)
+    assert np.array_equal(fast.events[layers[0]].T, ground_truth("input"))
+    for layer, name in zip(layers[1:], PILOTNET_LIF_LAYERS):
         spikes = ground_truth(name)
         assert spikes.any(), name
         shape = spikes.shape  # fc layers are stored (N, T)
-        assert np.array_equal(fast.events[k].T.reshape(shape), spikes), name
-        assert np.array_equal(fast.u[k].T.reshape(shape), ground_truth(f"{name}-u")), name
-        v = np.where(fast.events[k] != 0, LOIHI_SPIKE_V, fast.v[k])
+        assert np.array_equal(fast.events[layer].T.reshape(shape), spikes), name
+        assert np.array_equal(fast.u[layer].T.reshape(shape), ground_truth(f"{name}-u")), name
+        v = np.where(fast.events[layer] != 0, LOIHI_SPIKE_V, fast.v[layer])
         assert np.array_equal(v.T.reshape(shape), ground_truth(f"{name}-v")), name
 
 
-def test_pilotnet_lif_lava_equals_fast_and_loihi(pilotnet_lif):
-    """Lava's events at every step, and its final currents, equal the fast back end's and Loihi's."""
-    chain, image, fast = pilotnet_lif
-    layers = tuple(range(1, len(PILOTNET_LIF_LAYERS) + 1))
-    lava = run_lava(chain, image, PILOTNET_LIF_STEPS, as_bias=True, reset_interval=PILOTNET_LIF_RESET,
-                    probe_u=layers)
-    assert_same_events(fast.events, lava.events)
-    for k, name in zip(layers, PILOTNET_LIF_LAYERS):
-        assert np.array_equal(lava.u[k], fast.u[k][-1]), name
+def test_pilotnet_lif_lava_and_netx_equal_fast_and_loihi(pilotnet_lif):
+    """neuro-deploy's Lava back end and netx give the fast back end's events at every step; Lava's
+    final currents equal the fast back end's and Loihi's."""
+    net, image, drive, fast = pilotnet_lif
+    layers = tuple(neuron_layers(net)[1:len(PILOTNET_LIF_LAYERS) + 1])
+    ours = lava(net, image, drive, probe_u=layers)
+    assert_same_events([fast.events[n] for n in net.quantized.layers],
+                       [ours.events[n].reshape(fast.events[n].shape) for n in net.quantized.layers])
+    oracle = run_netx(Path(net.path), image, drive.steps, tuple(net.meta["input_shape"]), as_bias=True, reset_interval=drive.reset_interval)
+    assert_same_events(fast.neurons(net), [e.reshape(f.shape) for e, f in zip(oracle, fast.neurons(net))])
+    for layer, name in zip(layers, PILOTNET_LIF_LAYERS):
+        assert np.array_equal(ours.u[layer].reshape(-1), fast.u[layer][-1].reshape(-1)), name
         gt = ground_truth(f"{name}-u")[..., -1]
-        assert np.array_equal(lava.u[k].T.reshape(gt.shape), gt), name
-
-
-def test_lava_failure_is_one_message_and_leaves_no_processes(monkeypatch):
-    from neuro_deploy.lava_procs import recorder
-    from neuro_deploy.sim.chain_lava import run_chain_lava
-
-    def broken(self):
-        if self.time_step == 3:
-            raise ValueError("injected fault")
-        original(self)
-
-    original = recorder.PyEventRecorderModel.run_spk
-    monkeypatch.setattr(recorder.PyEventRecorderModel, "run_spk", broken)
-    chain = read_chain(shipped("tiny.net"))
-    with pytest.raises(NeuroDeployError, match=r"Lava run of .*tiny\.net failed: ValueError: injected fault") as err:
-        run_chain_lava(chain, np.ones(chain.input_shape, np.int64), 5)
-    assert "\n" not in str(err.value)
-    assert not multiprocessing.active_children()
+        assert np.array_equal(ours.u[layer].T.reshape(gt.shape), gt), name
 
 
 # --- bad netx files
@@ -198,7 +227,7 @@ def set_type(group: h5py.Group, kind: str) -> None:
 def test_bad_netx_file_is_one_line_naming_file_layer_and_key(tmp_path, edit, fragments):
     path = edited_copy(tmp_path, "tiny.net", edit)
     with pytest.raises(NeuroDeployError) as err:
-        read_chain(path)
+        read_network(path)
     message = str(err.value)
     assert "\n" not in message and message.startswith(str(path))
     for fragment in fragments:
@@ -209,7 +238,7 @@ def test_truncated_netx_file_is_one_line(tmp_path):
     path = tmp_path / "mnist.net"
     path.write_bytes(shipped("mnist.net").read_bytes()[:100_000])
     with pytest.raises(NeuroDeployError, match=r"mnist\.net is not a readable HDF5 file \(.*truncated") as err:
-        read_chain(path)
+        read_network(path)
     assert "\n" not in str(err.value)
 
 
@@ -231,12 +260,12 @@ def test_cli_simulates_tiny_on_both_backends(capsys, tmp_path):
             results[backend] = np.load(out), {k: events[k] for k in events.files}
     (fast_out, fast_dump), (lava_out, lava_dump) = results["fast"], results["lava"]
     assert fast_out.shape == (10, 36, 1, 1) and fast_out.any()  # exactly T steps
-    assert sorted(fast_dump) == ["layer/0", "layer/1", "layer/2"]
+    assert sorted(fast_dump) == ["input", "layer/0", "layer/1", "layer/2"]
     assert np.array_equal(fast_dump["layer/2"], fast_out)
     assert np.array_equal(fast_out, lava_out)
     assert all(np.array_equal(fast_dump[k], lava_dump[k]) for k in fast_dump)
-    direct = run_chain_fast(read_chain(net), frames, 10)
-    assert all(np.array_equal(fast_dump[f"layer/{k}"], e) for k, e in enumerate(direct.events))
+    direct = Fast(read_network(net), frames, Drive(10))
+    assert all(np.array_equal(fast_dump[name], e) for name, e in direct.events.items())
 
 
 def test_cli_constant_input_runs_tsample_or_steps(capsys, tmp_path):
@@ -283,60 +312,71 @@ def ntidigits():
     dropped (netx cannot build it), the (64, 3000) input fed to the first dense synapse, one column
     per step, for 3000 steps. Frames here are `[steps, *input_shape]` = `[3000, 1, 1, 64]`."""
     path = shipped("gts/ntidigits/ntidigits.net")
-    chain = read_chain(path, skip=("average",))
-    frames = np.load(GTS / "ntidigits" / "input.npy").T.reshape(-1, *chain.input_shape).astype(np.int64)
-    return path, chain, frames
+    net = read_network(path, skip=("average",))
+    frames = np.load(GTS / "ntidigits" / "input.npy").T.reshape(-1, *net.meta["input_shape"]).astype(np.int64)
+    return path, net, frames
 
 
 def test_ntidigits_delays_are_read_as_netx_reads_them(ntidigits):
     """Its 1-D (256,) delays are per output (axonal); the matrices equal the DelayDense netx builds."""
-    path, chain, _ = ntidigits
-    assert [layer.index for layer in chain.layers] == [2, 3, 4] and chain.num_layers == 5
+    path, net, _ = ntidigits
+    graph = net.quantized.graph
+    layers = neuron_layers(net)
+    assert layers == ["layer/2", "layer/3", "layer/4"] and net.meta["num_layers"] == 5
+    synapses = [graph.nodes[graph.inputs(n)[0]] for n in layers]
     with h5py.File(path) as f:
-        for layer in chain.layers[:2]:
-            per_output = f[f"layer/{layer.index}/delay"][()]
-            assert layer.delay.shape == layer.weight.shape
-            assert np.array_equal(layer.delay, np.repeat(per_output[:, None], layer.weight.shape[1], axis=1))
-    assert chain.layers[2].delay is None
-    net = import_netx().hdf5.Network(net_config=str(path), num_layers=chain.num_layers)
-    for layer, block in zip(chain.layers, net.layers):
+        for name, syn in zip(layers[:2], synapses):
+            per_output = f[f"{name}/delay"][()]
+            delays = syn.delays.reshape(syn.weight.shape[0], -1)
+            assert np.array_equal(delays, np.repeat(per_output[:, None], delays.shape[1], axis=1))
+    assert synapses[2].delays is None
+    netx_net = import_netx().hdf5.Network(net_config=str(path), num_layers=net.meta["num_layers"])
+    for syn, block in zip(synapses, netx_net.layers):
         delays = getattr(block.synapse, "delays", None)
-        assert (delays is None) == (layer.delay is None)
-        assert delays is None or np.array_equal(delays.init, layer.delay)
+        assert (delays is None) == (syn.delays is None)
+        assert delays is None or np.array_equal(delays.init, syn.delays.reshape(delays.init.shape))
 
 
-def test_ntidigits_fast_equals_lava(ntidigits):
+def test_ntidigits_three_back_ends_agree_and_count_alike(ntidigits):
     """Every layer's events at every step of the first 200, and their energy counts; the run
     without delays differs, so the delays are what is compared."""
-    _, chain, frames = ntidigits
-    steps = NTIDIGITS_LAVA_STEPS
-    fast = run_chain_fast(chain, frames[:steps], steps)
-    lava = run_lava(chain, frames[:steps], steps)
-    assert_same_events(fast.events, lava.events)
-    assert not fast.events[-1][:20].any() and fast.events[-1][20].any() and fast.events[-1].sum() > 1000
-    counter = ChainCounter(chain)
-    fast_counts, lava_counts = (counter.count(run.events, frames[:steps]) for run in (fast, lava))
+    path, net, frames = ntidigits
+    drive = Drive(NTIDIGITS_LAVA_STEPS)
+    x = frames[:drive.steps]
+    fast, ours = assert_three_agree(net, x, drive)
+    output = fast.events["layer/4"]
+    assert not output[:20].any() and output[20].any() and output.sum() > 1000
+    counter = NetworkCounter(net, drive.steps)
+    fast_counts = counter.count({n: e.reshape(drive.steps, *net.quantized.graph.nodes[n].shape)
+                                 for n, e in fast.events.items()})
+    lava_counts = counter.count(ours.events)
     for p, q in zip(fast_counts.layers, lava_counts.layers):
         assert all(np.array_equal(p.per_step[k], q.per_step[k]) for k in KEYS), p.name
-    assert fast_counts.layers[0].synops > 0
-    undelayed = run_chain_fast(dataclasses.replace(chain, layers=[
-        dataclasses.replace(layer, delay=None) for layer in chain.layers]), frames[:steps], steps)
-    assert not np.array_equal(undelayed.events[-1], lava.events[-1])
+    assert fast_counts.layers[1].synops > 0
+    undelayed = read_network(path, skip=("average",))
+    for syn in undelayed.quantized.graph.nodes.values():
+        if getattr(syn, "delays", None) is not None:
+            syn.delays = None
+    assert not np.array_equal(Fast(undelayed, x, drive).events["layer/4"], output)
 
 
 @pytest.mark.slow
 def test_ntidigits_fast_equals_lava_full_run(ntidigits):
-    """All 3000 steps (about a minute on Lava: DelayDense sums 63 delay slots every step)."""
-    _, chain, frames = ntidigits
-    assert_same_events(run_chain_fast(chain, frames, len(frames)).events, run_lava(chain, frames, len(frames)).events)
+    """All 3000 steps (DelayDense sums 63 delay slots every step)."""
+    _, net, frames = ntidigits
+    drive = Drive(len(frames))
+    ours = lava(net, frames, drive)
+    fast = Fast(net, frames, drive)
+    assert_same_events([fast.events[n] for n in net.quantized.layers],
+                       [ours.events[n].reshape(fast.events[n].shape) for n in net.quantized.layers])
 
 
 def test_ntidigits_reproduces_loihi_ground_truth(ntidigits):
     """The output layer's spikes, in Lava's (242, 3000) order, equal the Loihi ground truth one step
     later: gt[:, t + 1] == output[:, t] (the shift of one step), and gt[:, 0] is empty. lava-dl's own
     test compares only `output[:, -1]` with `gt[:, 1]` (test_hdf5.py:258), which this includes."""
-    _, chain, frames = ntidigits
-    output = run_chain_fast(chain, frames, len(frames)).events[-1].T
+    _, net, frames = ntidigits
+    output = Fast(net, frames, Drive(len(frames))).events["layer/4"].T
     gt = np.load(GTS / "ntidigits" / "output.npy")
     assert output.shape == gt.shape and gt.sum() > 20_000
     assert np.array_equal(output[:, :-1], gt[:, 1:])
@@ -347,7 +387,7 @@ def test_ntidigits_reproduces_loihi_ground_truth(ntidigits):
 def test_cli_ntidigits_needs_skip_layer(capsys, tmp_path, ntidigits):
     """Without --skip-layer: one line naming the layer, its type and the option; with it, the
     output layer's events, equal to the fast run, and an energy report."""
-    path, chain, frames = ntidigits
+    path, net, frames = ntidigits
     np.save(tmp_path / "x.npy", frames[:60])
     out = tmp_path / "o.npy"
     code, _, err = run_cli(capsys, "simulate", path, "--input", tmp_path / "x.npy", "-o", out)
@@ -358,7 +398,7 @@ def test_cli_ntidigits_needs_skip_layer(capsys, tmp_path, ntidigits):
                                 "--skip-layer", "average")
     assert code == 0, err
     assert f"wrote {out}" in stdout
-    assert np.array_equal(np.load(out), run_chain_fast(chain, frames[:60], 60).events[-1])
+    assert np.array_equal(np.load(out), Fast(net, frames[:60], Drive(60)).events["layer/4"])
     code, _, err = run_cli(capsys, "energy", path, "--input", tmp_path / "x.npy", "--format", "json")
     assert_one_line_error(code, err, "--skip-layer average")
     code, stdout, err = run_cli(capsys, "energy", path, "--input", tmp_path / "x.npy", "--format", "json",
@@ -367,15 +407,17 @@ def test_cli_ntidigits_needs_skip_layer(capsys, tmp_path, ntidigits):
     assert "layer/4" in stdout
 
 
-def test_count_chain_with_skip(tmp_path, ntidigits):
-    from neuro_deploy.energy.run import count_chain
+def test_count_file_with_skip(tmp_path, ntidigits):
+    from neuro_deploy.energy.run import count_file
 
-    path, chain, frames = ntidigits
+    path, net, frames = ntidigits
     np.save(tmp_path / "x.npy", frames[:50])
-    counts = count_chain(path, tmp_path / "x.npy", skip=("average",))
-    assert [layer.name for layer in counts.layers] == ["layer/2", "layer/3", "layer/4"] and counts.steps == 50
-    spikes = run_chain_fast(chain, frames[:50], 50).events
-    assert [int(layer.per_step["spikes_out"].sum()) for layer in counts.layers] == [int(e.sum()) for e in spikes]
+    counts = count_file(path, tmp_path / "x.npy", skip=("average",))
+    assert [layer.name for layer in counts.layers] == ["layer/0", "layer/2", "layer/3", "layer/4"]
+    assert counts.steps == 50
+    events = Fast(net, frames[:50], Drive(50)).events
+    assert [layer.total("spikes_out") for layer in counts.layers] == \
+        [int(np.count_nonzero(events[layer.name])) for layer in counts.layers]
 
 
 @pytest.mark.parametrize(("skip", "fragments"), [
@@ -386,7 +428,7 @@ def test_count_chain_with_skip(tmp_path, ntidigits):
 def test_bad_skip_is_one_line(capsys, tmp_path, ntidigits, skip, fragments):
     path, _, frames = ntidigits
     with pytest.raises(NeuroDeployError) as err:
-        read_chain(path, skip)
+        read_network(path, skip)
     assert "\n" not in str(err.value)
     np.save(tmp_path / "x.npy", frames[:5])
     code, _, err = run_cli(capsys, "simulate", path, "--input", tmp_path / "x.npy", "-o", tmp_path / "o.npy",
@@ -425,22 +467,26 @@ def write_delay_chain(path: Path) -> Path:
     return path
 
 
-def test_synthetic_delay_chain_fast_equals_lava(tmp_path):
+def test_synthetic_delay_chain_three_back_ends_agree(tmp_path):
     """Events of every layer and step, and the final current of the integrating output layer."""
     path = write_delay_chain(tmp_path / "delays.net")
     with pytest.warns(UserWarning, match=r"/layer/2/delay: the largest delay 70\.0 is clipped to 62"):
-        chain = read_chain(path)
-    first, second, last = chain.layers
-    assert first.delay.max() == 62 and first.delay[0, 0] == 62 and np.unique(first.delay).size > 40
-    assert np.array_equal(second.delay, np.full((10, 16), 3))
-    assert np.array_equal(last.delay, np.tile(last.delay[0], (6, 1))) and np.unique(last.delay).size > 3
-    assert {second.weight_exp, last.weight_exp} != {0}
+        net = read_network(path)
+    graph = net.quantized.graph
+    first, second, last = (graph.nodes[f"layer/{i}.synapse"] for i in (2, 3, 4))
+    d = first.delays.reshape(16, 12)
+    assert d.max() == 62 and d[0, 0] == 62 and np.unique(d).size > 40
+    assert np.array_equal(second.delays.reshape(10, 16), np.full((10, 16), 3))
+    d = last.delays.reshape(6, 10)
+    assert np.array_equal(d, np.tile(d[0], (6, 1))) and np.unique(d).size > 3
+    assert {net.quantized.synapses[s.name].shift for s in (second, last)} != {0}
     frames = (np.random.default_rng(1).random((90, 1, 1, 12)) < 0.15).astype(np.int64)
-    fast = run_chain_fast(chain, frames, 90, states=True)
+    drive = Drive(90)
     with pytest.warns(UserWarning, match="Clamping the delays"):  # netx's own warning (hdf5.py:428)
-        lava = run_lava(chain, frames, 90, probe_u=(2,))
-    assert_same_events(fast.events, lava.events)
-    assert all(e.any() for e in fast.events[:2]) and fast.u[2][-1].any()
-    assert np.array_equal(lava.u[2], fast.u[2][-1])
-    undelayed = dataclasses.replace(chain, layers=[dataclasses.replace(layer, delay=None) for layer in chain.layers])
-    assert not np.array_equal(run_chain_fast(undelayed, frames, 90).events[1], lava.events[1])
+        fast, _ = assert_three_agree(net, frames, drive)
+    ours = lava(net, frames, drive, probe_u=("layer/4",))
+    assert all(fast.events[n].any() for n in ("layer/2", "layer/3")) and fast.u["layer/4"][-1].any()
+    assert np.array_equal(ours.u["layer/4"].reshape(-1), fast.u["layer/4"][-1])
+    for syn in (first, second, last):
+        syn.delays = None
+    assert not np.array_equal(Fast(net, frames, drive).events["layer/3"], fast.events["layer/3"])
