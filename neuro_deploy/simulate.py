@@ -22,6 +22,9 @@ from neuro_deploy.tiling import tiled_apply
 
 BACKENDS = ("fast", "lava")
 OVERLAP = 8
+#: tiles the fast back end computes in one batched run, per device: on a 2-core CPU a batch only
+#: adds cache misses (benchmarks/README.md: 256x256 in 20.5 s one by one, 23.1 s by 2, 27.6 s by 4)
+TILE_BATCH = {"cpu": 1, "cuda": 8}
 #: inputs below this magnitude overflow neither Lava's int32 input neurons nor their 24-bit current
 EVENT_LIMIT = 1 << 17
 
@@ -102,7 +105,21 @@ def run_steps(net: NetworkFile, x: np.ndarray, steps: int | None) -> int:
     return steps
 
 
-def _pad_to(x: torch.Tensor, size: int) -> torch.Tensor:
+def check_device(device: str, backend: str = "fast") -> None:
+    """A device torch can run the fast back end on, here and now; Lava runs on the CPU only."""
+    try:
+        kind = torch.device(device).type
+    except RuntimeError:
+        raise NeuroDeployError(f"--device {device!r}: not a torch device (cpu, cuda, cuda:1, ...)") from None
+    if kind not in ("cpu", "cuda"):
+        raise NeuroDeployError(f"--device {device}: the fast back end runs on cpu or cuda")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise NeuroDeployError(f"--device {device}: no CUDA device is available here")
+    if kind != "cpu" and backend == "lava":
+        raise NeuroDeployError(f"--device {device}: the Lava back end runs on the CPU")
+
+
+def pad_to(x: torch.Tensor, size: int) -> torch.Tensor:
     """Pad `[..., H, W]` at the bottom/right up to at least `size` (reflect, or replicate when tiny)."""
     h, w = x.shape[-2:]
     ph, pw = max(0, size - h), max(0, size - w)
@@ -116,9 +133,10 @@ def _pad_to(x: torch.Tensor, size: int) -> torch.Tensor:
 def simulate(net: NetworkFile, x: np.ndarray, backend: str = "fast", keep_events: bool = False,
              on_tile: Callable[[int, int], None] | None = None,
              on_events: Callable[[int, str, int, torch.Tensor], None] | None = None,
-             drive: Drive | None = None) -> Simulation:
+             drive: Drive | None = None, device: str = "cpu") -> Simulation:
     """Derain `x` (`(C,H,W)` or `(T,C,H,W)`) tile by tile on the chosen back end; a free-running
-    network runs once on its integer input as `drive` says.
+    network runs once on its integer input as `drive` says. The fast back end runs on `device`
+    (e.g. "cuda"), with the CPU's results.
 
     `on_events(tile, layer, first_step, payloads)` sees every layer's `[steps, C, H, W]` payloads
     as soon as they are computed: the fast back end's window at the step the alignment assigned
@@ -126,6 +144,7 @@ def simulate(net: NetworkFile, x: np.ndarray, backend: str = "fast", keep_events
     """
     if backend not in BACKENDS:
         raise NeuroDeployError(f"unknown back end {backend!r} (known: {', '.join(BACKENDS)})")
+    check_device(device, backend)
     if net.quantized.free_running:
         if drive is None:
             raise NeuroDeployError(f"{net.path} is a plain netx network: it needs a step count")
@@ -133,45 +152,69 @@ def simulate(net: NetworkFile, x: np.ndarray, backend: str = "fast", keep_events
     size = int(net.meta["input_shape"][-1])
     frames = torch.from_numpy(x if x.ndim == 4 else x[None])  # [T or 1, C, H, W]
     h, w = frames.shape[-2:]
-    padded = _pad_to(frames, size)
+    padded = pad_to(frames, size)
     events: dict[str, np.ndarray] = {}
     count = [0]
+    per_tile = frames.shape[0]  # the image, or its T frames
 
-    def run_tile(tile: torch.Tensor) -> torch.Tensor:
+    def run_lava_tile(tile: torch.Tensor) -> torch.Tensor:
         k = count[0]
         count[0] += 1
-        image = tile[0] if tile.shape[0] == 1 else tile  # [C,H,W] or [T,C,H,W]
-        if backend == "lava":
-            from neuro_deploy.sim.lava import run_lava
-
-            layer_events = run_lava(net.path, image.numpy(), Drive(int(net.meta["steps"]))).events
-            out_layer = net.quantized.graph.inputs(net.quantized.graph.output())[0]
-            node = net.quantized.graph.nodes[out_layer]
-            out = torch.from_numpy(layer_events[out_layer][node.emit]).double() / net.quantized.layers[out_layer].scale
-            if on_events is not None:
-                for name, v in layer_events.items():
-                    on_events(k, name, 0, torch.from_numpy(v))
-        else:
-            layer_events = {}
-
-            def record(node: Node, out: torch.Tensor) -> None:
-                if keep_events:
-                    layer_events[node.name] = out
-                if on_events is not None and node.name in net.quantized.layers:
-                    on_events(k, node.name, node.emit, out[:, 0])
-
-            recording = keep_events or on_events is not None
-            out = run_fixed(net.quantized, image[None] if image.dim() == 3 else image[:, None],
-                            record if recording else None)[0]
-            if keep_events:
-                layer_events = place_windows(net, layer_events)
+        out, layer_events = lava_tile(net, (tile[0] if per_tile == 1 else tile).numpy())  # [C,H,W] or [T,C,H,W]
+        if on_events is not None:
+            for name, v in layer_events.items():
+                on_events(k, name, 0, torch.from_numpy(v))
         if keep_events:
             events.update({f"tile{k}/{name}": v for name, v in layer_events.items()})
-        return out[None].float().repeat(tile.shape[0], 1, 1, 1)
+        return out[None].float().repeat(per_tile, 1, 1, 1)
 
-    merged = tiled_apply(run_tile, padded, tile=size, overlap=OVERLAP, multiple=8, on_tile=on_tile)
+    def run_fast_tiles(tiles: torch.Tensor) -> torch.Tensor:
+        """A batch of tiles `[k * per_tile, C, H, W]` in one run."""
+        first = count[0]
+        k = tiles.shape[0] // per_tile
+        count[0] += k
+        windows: dict[str, torch.Tensor] = {}
+
+        def record(node: Node, out: torch.Tensor) -> None:
+            out = out.cpu()
+            if keep_events:
+                windows[node.name] = out
+            if on_events is not None and node.name in net.quantized.layers:
+                for i in range(k):
+                    on_events(first + i, node.name, node.emit, out[:, i])
+
+        images = tiles if per_tile == 1 else tiles.reshape(k, per_tile, *tiles.shape[1:]).transpose(0, 1)
+        recording = keep_events or on_events is not None
+        out = run_fixed(net.quantized, images, record if recording else None, device=device)  # [k, C, H, W]
+        if keep_events:
+            for i in range(k):
+                placed = place_windows(net, {name: v[:, i:i + 1] for name, v in windows.items()})
+                events.update({f"tile{first + i}/{name}": v for name, v in placed.items()})
+        return out.float().repeat_interleave(per_tile, 0)
+
+    run_tiles, batch = (run_lava_tile, 1) if backend == "lava" else \
+        (run_fast_tiles, TILE_BATCH.get(torch.device(device).type, 1))
+    merged = tiled_apply(run_tiles, padded, tile=size, overlap=OVERLAP, multiple=8, on_tile=on_tile, batch=batch)
     out = merged[0, :, :h, :w].clamp(0, 1).permute(1, 2, 0).numpy()
     return Simulation(out, events, count[0])
+
+
+def lava_tile(net: NetworkFile, image: np.ndarray) -> tuple[torch.Tensor, dict[str, np.ndarray]]:
+    """One tile (`(C,H,W)` or `(T,C,H,W)`) on Lava: its decoded output `(C,H,W)`, and every layer's events."""
+    from neuro_deploy.sim.lava import run_lava
+
+    events = run_lava(net.path, image, Drive(int(net.meta["steps"]))).events
+    q = net.quantized
+    name = q.graph.inputs(q.graph.output())[0]
+    return torch.from_numpy(events[name][q.graph.nodes[name].emit]).double() / q.layers[name].scale, events
+
+
+def run_tiles(net: NetworkFile, tiles: torch.Tensor, backend: str = "fast", device: str = "cpu") -> torch.Tensor:
+    """Single images' tiles `[k, C, S, S]`: their results before clamping, as `simulate` computes
+    them, so tiles run anywhere (e.g. on Ray workers) blend into `simulate`'s image."""
+    if backend == "lava":
+        return torch.stack([lava_tile(net, tile.numpy())[0] for tile in tiles]).float()
+    return run_fixed(net.quantized, tiles, device=device).float()
 
 
 def _simulate_free(net: NetworkFile, x: np.ndarray, backend: str, drive: Drive, keep_events: bool,

@@ -54,12 +54,14 @@ def tiled_apply(
     overlap: int = 8,
     multiple: int = 8,
     on_tile: Callable[[int, int], None] | None = None,
+    batch: int = 1,
 ) -> torch.Tensor:
     """Apply `fn` to [B,C,H,W] `img` tile by tile and blend the tiles back into [B,C,H,W].
 
     `fn` only sees heights/widths that are multiples of `multiple` (the image is padded at the
     bottom/right to get there). Overlapping tiles are averaged with weights growing with the
     distance to the tile edge (+1), so neighbouring tiles cross-fade instead of leaving seams.
+    With `batch` k, `fn` gets up to k tiles at once, concatenated along the first axis ([k*B,C,h,w]).
     """
     if img.dim() != 4:
         raise NeuroDeployError(f"tiled inference needs a [B,C,H,W] tensor, got shape {tuple(img.shape)}")
@@ -84,16 +86,16 @@ def tiled_apply(
     acc = torch.zeros(x.shape, dtype=acc_dtype, device=x.device)
     weight_sum = torch.zeros((big_h, big_w), dtype=acc_dtype, device=x.device)
     th, tw = min(tile, big_h), min(tile, big_w)
-    done = 0
-    for y0 in ys:
-        dist_y = _edge_distance(y0, th, big_h, acc_dtype, x.device)
-        for x0 in xs:
+    origins = [(y0, x0) for y0 in ys for x0 in xs]
+    for start in range(0, total, max(1, batch)):
+        group = origins[start:start + max(1, batch)]
+        outs = _run(fn, torch.cat([x[..., y0 : y0 + th, x0 : x0 + tw] for y0, x0 in group])).split(x.shape[0])
+        for (y0, x0), out in zip(group, outs):
+            dist_y = _edge_distance(y0, th, big_h, acc_dtype, x.device)
             dist_x = _edge_distance(x0, tw, big_w, acc_dtype, x.device)
             weight = torch.minimum(dist_y[:, None], dist_x[None, :]) + 1
-            out = _run(fn, x[..., y0 : y0 + th, x0 : x0 + tw])
             acc[..., y0 : y0 + th, x0 : x0 + tw] += out.to(acc_dtype) * weight
             weight_sum[y0 : y0 + th, x0 : x0 + tw] += weight
-            done += 1
-            if on_tile is not None:
-                on_tile(done, total)
+        if on_tile is not None:
+            on_tile(start + len(group), total)
     return (acc / weight_sum)[..., :h, :w].to(img.dtype)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -95,7 +96,41 @@ def test_payloads_are_integers_of_the_declared_width():
     run_fixed(q, image, record)
     for name, layer in q.layers.items():
         v = seen[name]
-        assert v.dtype == torch.int64, name
+        assert torch.equal(v, v.round()), name  # integers (held in float64, exact below 2^53)
         assert v.abs().max() < 2 ** (layer.payload_bits - 1) or layer.payload_bits == 1, name
         if layer.payload_bits == 1:
             assert set(v.unique().tolist()) <= {0, 1}, name
+
+
+@pytest.mark.parametrize(("top", "weight_top", "k"), [(1, 255, 3), (2047, 255, 3), (2**23 - 1, 254, 3),
+                                                     (2**23 - 1, 2**15, 5), (4, 2**22, 1)])
+def test_float32_convolution_is_exact_for_every_input_width(top, weight_top, k):
+    """`exact_conv` splits wide inputs into slices whose float32 sums stay below 2^24 (or falls back
+    to float64): it equals the exact integer convolution, here computed in int64 by hand."""
+    from neuro_deploy.ir.graph import Synapse
+    from neuro_deploy.sim.fixed import ConvWeight, SynapseInput, exact_conv
+
+    rng = np.random.default_rng(top % 97 + k)
+    w = rng.integers(-weight_top, weight_top + 1, (5, 16, k, k))
+    x = rng.integers(-top, top + 1, (2, 16, 9, 9))
+    node = Synapse("s", weight=w.astype(np.float64), padding=k // 2, width=5)
+    got = exact_conv(node, ConvWeight(w), SynapseInput(torch.from_numpy(x.astype(np.float64))[None], False, 1))
+    padded = np.pad(x, ((0, 0), (0, 0), (k // 2,) * 2, (k // 2,) * 2))
+    want = np.zeros((2, 5, 9, 9), np.int64)
+    for dy in range(k):
+        for dx in range(k):
+            want += np.einsum("oc,bcyx->boyx", w[:, :, dy, dx], padded[:, :, dy:dy + 9, dx:dx + 9])
+    assert np.abs(want).max() > (2**24 if top > 2**20 else 0)
+    assert np.array_equal(got.numpy(), want.astype(np.float64))
+
+
+@pytest.mark.parametrize("unit", [64, 96, 1000])
+def test_nilif_float_path_equals_integer_path(unit):
+    """The float64 path (what runs) rounds c / unit half to even exactly as the integer path does,
+    ties included, for power-of-two and other units."""
+    rng = np.random.default_rng(unit)
+    x = torch.from_numpy(rng.integers(-2 * unit, 5 * unit, (4, 2, 3, 8, 8)))
+    x[0, 0, 0, :2, :2] = unit // 2 + unit  # a tie on the first sub-step
+    as_int = nilif(x, 2, unit, 2, 4)
+    as_float = nilif(x.double(), 2, unit, 2, 4)
+    assert torch.equal(as_float, as_int.double()) and as_int.any()

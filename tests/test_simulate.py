@@ -107,3 +107,39 @@ def test_simulate_energy_refuses_an_unknown_profile_before_running(capsys, small
                            tmp_path / "out.png", "--energy", "--profile", "no_such_chip")
     assert_one_line_error(code, err, "no_such_chip")
     assert not (tmp_path / "out.png").exists()
+
+
+def test_batched_tiles_equal_tiles_run_one_by_one(small_net, monkeypatch):
+    """The fast back end can run several tiles at once (the default on CUDA): the image and every
+    tile's events are those of one tile at a time."""
+    import neuro_deploy.simulate as sim
+
+    net = read_network(small_net / "m.net")
+    image = np.random.default_rng(3).random((3, 40, 32)).astype(np.float32)
+    monkeypatch.setattr(sim, "TILE_BATCH", {"cpu": 4})
+    batched = simulate(net, image, keep_events=True)
+    monkeypatch.setattr(sim, "TILE_BATCH", {"cpu": 1})
+    single = simulate(net, image, keep_events=True)
+    assert batched.tiles == single.tiles > 2
+    assert np.array_equal(batched.output, single.output)
+    assert batched.events.keys() == single.events.keys()
+    assert all(np.array_equal(batched.events[k], single.events[k]) for k in single.events)
+
+
+@pytest.mark.parametrize(("device", "fragment"), [("bogus", "not a torch device"), ("mps", "cpu or cuda")]
+                         + ([] if torch.cuda.is_available() else [("cuda", "no CUDA device")]))
+def test_bad_device_is_one_line(capsys, small_net, tmp_path, device, fragment):
+    np.save(tmp_path / "x.npy", np.zeros((3, 16, 16), np.float32))
+    code, _, err = run_cli(capsys, "simulate", small_net / "m.net", "--input", tmp_path / "x.npy", "-o",
+                           tmp_path / "y.npy", "--device", device)
+    assert_one_line_error(code, err, f"--device {device}" if device != "bogus" else "'bogus'", fragment)
+    assert not (tmp_path / "y.npy").exists()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="runs where a GPU is lent")
+def test_cuda_equals_cpu_bit_for_bit(small_net):
+    net = read_network(small_net / "m.net")
+    image = np.random.default_rng(4).random((3, 40, 32)).astype(np.float32)
+    cpu, cuda = (simulate(net, image, keep_events=True, device=d) for d in ("cpu", "cuda"))
+    assert np.array_equal(cpu.output, cuda.output)
+    assert all(np.array_equal(cpu.events[k], cuda.events[k]) for k in cpu.events)

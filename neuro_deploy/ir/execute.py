@@ -27,7 +27,7 @@ def _t(a: np.ndarray | None, like: torch.Tensor | None = None) -> torch.Tensor |
     if a is None:
         return None
     t = torch.from_numpy(np.asarray(a))
-    return t if like is None else t.to(like.dtype)
+    return t if like is None else t.to(like.device, like.dtype)
 
 
 def _per_step(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
@@ -94,7 +94,7 @@ def apply_float(node: Node, ins: list[torch.Tensor], image: torch.Tensor) -> tor
         return _per_step(lambda v: F.batch_norm(v, _t(node.mean, x), _t(node.var, x), _t(node.weight, x),
                                                 _t(node.bias, x), False, 0.0, node.eps), x)
     if isinstance(node, Scale):
-        return torch.tensor([node.factor], dtype=x.dtype) * x
+        return torch.tensor([node.factor], dtype=x.dtype, device=x.device) * x
     if isinstance(node, Add):
         return _sum(ins)
     if isinstance(node, Concat):

@@ -5,7 +5,7 @@ Kept free of torch so that the Lava back end's worker process reads network file
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -103,6 +103,8 @@ class Quantized:
     synapses: dict[str, QSynapse]
     headroom: float
     free_running: bool = False
+    #: what a back end prepares once per synapse (the fast back end's weight tensors), by name
+    prepared: dict = field(default_factory=dict, repr=False, compare=False)
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,14 @@ Each layer is computed over its whole window at once. In a converted network the
 pass says at which Lava step each window begins, so these values are the per-step events a
 step-by-step simulator (Lava) produces, shifted by known offsets. In a free-running network
 (a plain netx file) every window is the whole run and each synapse delays its output by its
-hop (one step, plus its delays) inside it, as Lava does. Integer sums of products are
-computed in float64, exact because they stay below 2^53.
+hop (one step, plus its delays) inside it, as Lava does.
+
+Values are integers held in float64 tensors (exact below 2^53), so no step converts dtypes.
+Convolutions run in float32, which is exact while every partial sum stays below 2^24: a
+synapse's input is split into as few bit slices as that bound allows (`exact_conv`), one batched
+float32 convolution computes them all, and the slices are recombined in float64. On a CUDA
+device convolutions run in float64 instead (cuDNN may pick TF32 or Winograd for float32, which
+are not exact), so the results are the CPU's, bit for bit.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from neuro_deploy.zoo.neurons import patches_to_time, time_to_channels
 WRAP = 2**24
 HALF = 2**23
 PAYLOAD_LIMIT = LIMITS["graded_payload"].high
+FLOAT32_EXACT = 2**24  # float32 holds every integer below this exactly
 
 
 class Probe:
@@ -41,9 +48,19 @@ class Probe:
             table[name] = max(table.get(name, 0.0), float(x.abs().max()))
 
 
+def magnitude(x: torch.Tensor) -> float:
+    """max |x| in one pass (0 for an empty tensor)."""
+    if not x.numel():
+        return 0.0
+    low, high = torch.aminmax(x)
+    return max(-float(low), float(high))
+
+
 def wrap(x: torch.Tensor, bits: int) -> torch.Tensor:
-    """Two's-complement wrap to `bits` signed bits."""
+    """Two's-complement wrap to `bits` signed bits (nothing to do when every value fits)."""
     half = 1 << (bits - 1)
+    if magnitude(x) < half:
+        return x
     return torch.remainder(x + half, 2 * half) - half
 
 
@@ -51,9 +68,10 @@ def upsample2x_int(x: torch.Tensor) -> torch.Tensor:
     """Bilinear x2 (align_corners False) of integer maps `[N, C, H, W]`, times 16, exactly."""
     def axis(v: torch.Tensor, dim: int) -> torch.Tensor:
         n = v.shape[dim]
-        prev = v.index_select(dim, torch.clamp(torch.arange(n) - 1, min=0))
-        nxt = v.index_select(dim, torch.clamp(torch.arange(n) + 1, max=n - 1))
-        even, odd = 3 * v + prev, 3 * v + nxt  # output 2k: 3/4 x[k] + 1/4 x[k-1]; 2k+1: with x[k+1]
+        edge = torch.cat([v.narrow(dim, 0, 1), v, v.narrow(dim, n - 1, 1)], dim)  # clamped at both ends
+        triple = 3 * v
+        even = triple + edge.narrow(dim, 0, n)  # output 2k: 3/4 x[k] + 1/4 x[k-1]
+        odd = triple + edge.narrow(dim, 2, n)  # output 2k+1: 3/4 x[k] + 1/4 x[k+1]
         return torch.stack([even, odd], dim=dim + 1).flatten(dim, dim + 1)
 
     return axis(axis(x, 2), 3)
@@ -61,36 +79,102 @@ def upsample2x_int(x: torch.Tensor) -> torch.Tensor:
 
 def shift(x: torch.Tensor, s: int) -> torch.Tensor:
     """`x * 2^s` for integers: left shift, or floor right shift (Lava's weight_exp)."""
-    return x * (1 << s) if s >= 0 else torch.div(x, 1 << -s, rounding_mode="floor")
+    if s == 0:
+        return x
+    if s > 0:
+        return x * (1 << s)
+    if x.is_floating_point():  # scaling by a power of two is exact; multiplying is cheaper than dividing
+        return torch.floor(x * 2.0**s)
+    return torch.div(x, 1 << -s, rounding_mode="floor")
 
 
-def _conv(node: Synapse, weight: np.ndarray, v: torch.Tensor) -> torch.Tensor:
-    """The exact integer sums of the synapse's convolution (a dense synapse's kernel spans its source)."""
-    w = torch.from_numpy(weight.astype(np.float64))
-    return F.conv2d(v.double(), w, None, pair(node.stride), pair(node.padding), pair(node.dilation),
-                    node.groups).round().long()
+class ConvWeight:
+    """A synapse's integer weights as float32 and float64 tensors, and the largest L1 norm of an
+    output's taps: no partial sum of the convolution exceeds it times max |input|. A 1x1 weight
+    that only connects channel c to channel c (the legalization's stages, per-channel scales) is
+    kept as its diagonal: the convolution is then one product per neuron."""
+
+    def __init__(self, weight: np.ndarray, device: torch.device | str = "cpu") -> None:
+        w = np.asarray(weight, np.float64)
+        self.w64 = torch.from_numpy(w).to(device)
+        self.w32 = self.w64.float()
+        self.l1 = float(np.abs(w).reshape(w.shape[0], -1).sum(1).max()) if w.size else 0.0
+        square = w.ndim == 4 and w.shape[2:] == (1, 1) and w.shape[0] == w.shape[1]
+        diagonal = np.diagonal(w[:, :, 0, 0]) if square else None
+        self.diagonal = None
+        if square and np.count_nonzero(w) == np.count_nonzero(diagonal):
+            self.diagonal = torch.from_numpy(diagonal.copy()).to(device)[:, None, None]
+        self.identity = self.diagonal is not None and bool(np.all(diagonal == 1))
 
 
-def synapse(node: Synapse, mantissa: np.ndarray, s: int, x: torch.Tensor, probe: Probe | None = None,
-            binary: bool = False) -> torch.Tensor:
-    """What the synapse's Lava process delivers: the exact sum, wrapped to its accumulator
-    (Conv: 24 bits, Dense and Sparse: int32), then shifted by `s` (weight_exp). `binary`: the
-    source's payloads arrive as spikes (Lava's synapses with `num_message_bits` 0)."""
-    steps, batch = x.shape[:2]
-    v = x.flatten(0, 1)
-    if binary:
-        v = (v != 0).long()
-    if node.upsample > 1:
-        v = upsample2x_int(v)
-    acc = _conv(node, mantissa, v)
+class SynapseInput:
+    """A source's payloads as a synapse's convolution takes them (`[N, C, H, W]` float64: spikes
+    for a binary synapse, upsampled for an upsampling one), a bound on their magnitude, and their
+    float32 copy, made once however many synapses read them."""
+
+    def __init__(self, x: torch.Tensor, binary: bool, upsample: int, spikes: bool = False) -> None:
+        """`binary`: make the payloads spikes; `spikes`: they are spikes already (0 or 1)."""
+        self.lead = x.shape[:2]  # [steps, B]
+        v = x.flatten(0, 1)
+        v = (v != 0).double() if binary and not spikes else v.double()
+        if upsample > 1:
+            v = upsample2x_int(v)
+        self.v = v
+        self.top = float(16 if upsample > 1 else 1) if binary or spikes else magnitude(v)
+        self._v32: torch.Tensor | None = None
+
+    @property
+    def v32(self) -> torch.Tensor:
+        if self._v32 is None:
+            self._v32 = self.v.float()
+        return self._v32
+
+
+def exact_conv(node: Synapse, weight: ConvWeight, source: SynapseInput) -> torch.Tensor:
+    """The exact integer sums of the synapse's convolution (float64; a dense synapse's kernel spans
+    its source). Float32 is exact while every partial sum stays below 2^24: the input is split into
+    bit slices, `v = sum_j slice_j 2^(bj)` with low slices in [0, 2^b), small enough for that
+    bound, and all slices go through one float32 convolution."""
+    args = (pair(node.stride), pair(node.padding), pair(node.dilation), node.groups)
+    if weight.diagonal is not None and args == ((1, 1), (0, 0), (1, 1), 1):
+        return source.v if weight.identity else source.v * weight.diagonal
+    if source.v.device.type != "cpu":
+        return F.conv2d(source.v, weight.w64, None, *args)
+    if weight.l1 * source.top < FLOAT32_EXACT:
+        return F.conv2d(source.v32, weight.w32, None, *args).double()
+    b = int(np.floor(np.log2((FLOAT32_EXACT - 1) / weight.l1))) if weight.l1 else 0
+    if b < 1:  # a single tap set too large for float32: compute in float64
+        return F.conv2d(source.v, weight.w64, None, *args)
+    slices, rest, top = [], source.v, source.top
+    while weight.l1 * top >= FLOAT32_EXACT:
+        high = torch.floor(rest * 2.0**-b)
+        slices.append(rest - high * 2**b)
+        rest, top = high, magnitude(high)
+    out = F.conv2d(torch.cat([*slices, rest]).float(), weight.w32, None, *args).double()
+    parts = out.split(source.v.shape[0])
+    return sum(part * 2.0 ** (b * j) for j, part in enumerate(parts))
+
+
+def synapse(node: Synapse, mantissa: np.ndarray | ConvWeight, s: int, x: torch.Tensor | SynapseInput,
+            probe: Probe | None = None, binary: bool = False) -> torch.Tensor:
+    """What the synapse's Lava process delivers for the source payloads `x` (`[steps, B, C, H, W]`):
+    the exact sum, wrapped to its accumulator (Conv: 24 bits, Dense and Sparse: int32), then
+    shifted by `s` (weight_exp). `binary`: the payloads arrive as spikes (Lava's synapses with
+    `num_message_bits` 0)."""
+    source = x if isinstance(x, SynapseInput) else SynapseInput(x, binary, node.upsample)
+    weight = mantissa if isinstance(mantissa, ConvWeight) else ConvWeight(mantissa, source.v.device)
+    acc = exact_conv(node, weight, source)
     if probe is not None:
         Probe.update(probe.acc, node.name, acc)
-    acc = shift(wrap(acc, accumulator_limit(node).high.bit_length() + 1), s)
+    bits = accumulator_limit(node).high.bit_length() + 1
+    if weight.l1 * source.top >= 2 ** (bits - 1):  # else no sum can reach the accumulator's limit
+        acc = wrap(acc, bits)
+    acc = shift(acc, s)
     if acc.shape[1] != node.width:
         placed = acc.new_zeros(acc.shape[0], node.width, *acc.shape[2:])
         placed[:, node.offset:node.offset + acc.shape[1]] = acc
         acc = placed
-    return acc.reshape(steps, batch, *acc.shape[1:])
+    return acc.reshape(*source.lead, *acc.shape[1:])
 
 
 def delayed_synapse(node: Synapse, mantissa: np.ndarray, s: int, x: torch.Tensor, binary: bool = False
@@ -99,12 +183,10 @@ def delayed_synapse(node: Synapse, mantissa: np.ndarray, s: int, x: torch.Tensor
     their inputs, that sum is shifted by `weight_exp` on its own and added to the int32 buffer
     slot that reaches the neurons d steps later. Here: one convolution per delay, shifted in time."""
     steps = x.shape[0]
-    v = x.flatten(0, 1)
-    if binary:
-        v = (v != 0).long()
+    source = SynapseInput(x, binary, 1)
     out = None
     for d in np.unique(node.delays[mantissa != 0]):
-        acc = _conv(node, np.where(node.delays == d, mantissa, 0), v)
+        acc = exact_conv(node, ConvWeight(np.where(node.delays == d, mantissa, 0), x.device), source)
         acc = shift(wrap(acc, accumulator_limit(node).high.bit_length() + 1), s)
         acc = acc.reshape(steps, x.shape[1], *acc.shape[1:])
         out = torch.zeros_like(acc) if out is None else out
@@ -118,6 +200,13 @@ def hop(x: torch.Tensor, steps: int) -> torch.Tensor:
     return torch.cat([torch.zeros_like(x[:steps]), x[:x.shape[0] - steps]]) if steps else x
 
 
+def _decay(x: torch.Tensor, keep: int) -> torch.Tensor:
+    """`x * keep / 4096`, truncated toward zero as Lava's int arithmetic does (exact in float64)."""
+    if x.is_floating_point():
+        return torch.trunc(x * (keep / 4096))
+    return torch.div(x * keep, 4096, rounding_mode="trunc")
+
+
 def lif_step(u: torch.Tensor, v: torch.Tensor, a_in: torch.Tensor, vth: int, du: int, dv: int,
              bias: torch.Tensor | int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One step of Lava's bit-accurate CUBA-LIF (lava/proc/lif/models.py); returns (u, v, spikes).
@@ -125,11 +214,11 @@ def lif_step(u: torch.Tensor, v: torch.Tensor, a_in: torch.Tensor, vth: int, du:
     `bias` is the effective bias (bias_mant << bias_exp). The current wraps into (-2^23, 2^23],
     the voltage saturates, the threshold is `vth << 6` (strict), spiking neurons reset to 0.
     """
-    u = torch.div(u * (4096 - (du + 1)), 4096, rounding_mode="trunc") + (a_in << 6)
+    u = _decay(u, 4096 - (du + 1)) + a_in * 64
     u = torch.where(u > HALF, u - WRAP, torch.where(u <= -HALF, u + WRAP, u))
-    v = (torch.div(v * (4096 - dv), 4096, rounding_mode="trunc") + u + bias).clamp(-(HALF - 1), HALF - 1)
+    v = (_decay(v, 4096 - dv) + u + bias).clamp(-(HALF - 1), HALF - 1)
     s = v > (vth << 6)
-    return u, torch.where(s, torch.zeros_like(v), v), s.long()
+    return u, torch.where(s, torch.zeros_like(v), v), s.to(v.dtype)
 
 
 def lif(x: torch.Tensor, vth: int, du: int, dv: int, peak: list[float] | None = None,
@@ -144,7 +233,7 @@ def lif(x: torch.Tensor, vth: int, du: int, dv: int, peak: list[float] | None = 
         if resets is not None and resets[t]:
             u, v = torch.zeros_like(u), torch.zeros_like(v)
         if peak is not None:
-            bound = v.abs() + (torch.div(u * (4096 - (du + 1)), 4096, rounding_mode="trunc") + (a_in << 6)).abs()
+            bound = v.abs() + (_decay(u, 4096 - (du + 1)) + a_in * 64).abs()
             peak[0] = max(peak[0], float(bound.max()))
         u, v, s = lif_step(u, v, a_in, vth, du, dv, bias)
         if states is not None:
@@ -157,7 +246,7 @@ def sigma_delta(mode: str, p: SigmaDeltaParams, x: torch.Tensor) -> torch.Tensor
     """Lava's fixed-point Delta / SigmaDelta (ReLU) / Sigma models (lava/proc/sdn/models.py), in
     their int32 arithmetic: thresholds and biases scaled by 2^(spike_exp + state_exp), payloads
     sent `>> state_exp`."""
-    a_in = x.numpy().astype(np.int32)
+    a_in = x.cpu().numpy().astype(np.int32)
     exp = np.int32(p.spike_exp + p.state_exp)
     vth = np.int32(p.vth) << exp
     bias = np.zeros(a_in.shape[1:], np.int32) if p.bias is None else np.broadcast_to(p.bias, a_in.shape[1:])
@@ -181,7 +270,7 @@ def sigma_delta(mode: str, p: SigmaDeltaParams, x: torch.Tensor) -> torch.Tensor
         residue = delta - s
         act = new
         out[t] = np.right_shift(s, np.int32(p.state_exp))
-    return torch.from_numpy(out.astype(np.int64))
+    return torch.from_numpy(out.astype(np.float64)).to(x.device)
 
 
 def resets(position: int, steps: int, interval: int | None) -> np.ndarray | None:
@@ -198,13 +287,19 @@ def nilif(x: torch.Tensor, r: int, unit: int, decay_shift: int, levels: int, pea
     u = torch.zeros_like(steps[0])
     q = torch.zeros_like(steps[0])
     out = []
+    exact = u.is_floating_point()  # float64: scaling by 2^-k is exact, and so is rounding c / unit
     for x_k in steps:
-        u = torch.div(u - q * (unit // levels), 1 << decay_shift, rounding_mode="floor") + x_k
+        reset = u - q * (unit // levels)
+        u = (torch.floor(reset * 2.0**-decay_shift) if exact else
+             torch.div(reset, 1 << decay_shift, rounding_mode="floor")) + x_k
         if peak is not None:
             peak[0] = max(peak[0], float(u.abs().max()))
         c = u.clamp(0, levels * unit)
-        base, rem = torch.div(c, unit, rounding_mode="floor"), c % unit
-        q = base + ((rem > unit // 2) | ((rem == unit // 2) & (base % 2 == 1))).long()
+        if exact:  # round half to even; c / unit is never within rounding error of a tie it is not
+            q = torch.round(c / unit)
+        else:
+            base, rem = torch.div(c, unit, rounding_mode="floor"), c % unit
+            q = base + ((rem > unit // 2) | ((rem == unit // 2) & (base % 2 == 1))).to(c.dtype)
         out.append(q)
     return time_to_channels(torch.stack(out), r)
 
@@ -222,20 +317,30 @@ class FixedPoint:
         self.input_bias = input_bias
         self.states = states
         self.positions = {n: k for k, n in enumerate(n for n in q.layers if not isinstance(q.graph.nodes[n], Input))}
+        self.sources = {n: q.graph.inputs(n) for n in q.graph.nodes}
+        self.first = q.graph.topological()[0]
+        self.inputs: dict[tuple[str, int], SynapseInput] = {}  # a source's prepared payloads, while read
+        self.readers = {}  # (source, upsample) -> synapses still to read it
+        for name, node in q.graph.nodes.items():
+            if isinstance(node, Synapse) and node.delays is None:
+                key = (self.sources[name][0], node.upsample)
+                self.readers[key] = self.readers.get(key, 0) + 1
 
     def __call__(self, node: Node, ins: list[torch.Tensor], image: torch.Tensor) -> torch.Tensor:
         if isinstance(node, Input):
             if node.encoding == "events":  # `[steps, B, C, H, W]` integer events, as given
                 return image
             frames = image if image.dim() == 5 else image.unsqueeze(0).repeat(node.repeat, 1, 1, 1, 1)
-            return torch.round(frames.double().clamp(0, 1) * INPUT_SCALE).long()
+            return torch.round(frames.double().clamp(0, 1) * INPUT_SCALE)
         if isinstance(node, Synapse):
             qs = self.q.synapses[node.name]
-            binary = self.q.layers[self.q.graph.inputs(node.name)[0]].payload_bits == 1
+            src = self.sources[node.name][0]
+            binary = self.q.layers[src].payload_bits == 1
             if node.delays is not None:
                 out = delayed_synapse(node, qs.mantissa, qs.shift, ins[0], binary)
             else:
-                out = synapse(node, qs.mantissa, qs.shift, ins[0], self.probe, binary)
+                out = synapse(node, self._weight(node.name, ins[0].device), qs.shift,
+                              self._input(src, node, ins[0], binary), self.probe)
             return hop(out, 1 + node.delay) if self.q.free_running else out
         if isinstance(node, Output):
             return ins[0]
@@ -247,6 +352,24 @@ class FixedPoint:
         if peak is not None:
             self.probe.states[node.name] = max(self.probe.states.get(node.name, 0.0), peak[0])
         return out
+
+    def _weight(self, name: str, device: torch.device) -> ConvWeight:
+        """The synapse's weight tensors, prepared once per network and device (again if its
+        mantissas were replaced, as quantization does while it fits the accumulators)."""
+        mantissa = self.q.synapses[name].mantissa
+        kept = self.q.prepared.get(name)
+        if kept is None or kept[0] is not mantissa or kept[1] != device:
+            kept = self.q.prepared[name] = (mantissa, device, ConvWeight(mantissa, device))
+        return kept[2]
+
+    def _input(self, src: str, node: Synapse, x: torch.Tensor, binary: bool) -> SynapseInput:
+        """The source's prepared payloads, shared by the synapses that read it, freed after the last."""
+        key = (src, node.upsample)
+        if key not in self.inputs:
+            # LIF spikes are 0 or 1 already; other one-bit payloads (a plain netx input) become spikes
+            self.inputs[key] = SynapseInput(x, binary, node.upsample, isinstance(self.q.graph.nodes[src], LIF))
+        self.readers[key] -= 1
+        return self.inputs[key] if self.readers[key] else self.inputs.pop(key)
 
     def _neuron(self, node: Node, ins: list[torch.Tensor], image: torch.Tensor, ql: QLayer,
                 peak: list[float] | None) -> torch.Tensor:
@@ -261,7 +384,7 @@ class FixedPoint:
             out = ins[0]
             if p.programmed or isinstance(node, Accumulate):  # a neuron program saturates; GradedVec does not
                 bias = np.zeros(1, np.int64) if p.bias is None else p.bias
-                out = (out + torch.from_numpy(bias)[:, None, None]).clamp(-PAYLOAD_LIMIT, PAYLOAD_LIMIT)
+                out = (out + torch.from_numpy(bias).to(out.device)[:, None, None]).clamp(-PAYLOAD_LIMIT, PAYLOAD_LIMIT)
             if peak is not None:
                 peak[0] = float(out.abs().max()) if out.numel() else 0.0
             out = shift(out, -p.shift)  # the payload: the state's top bits
@@ -271,24 +394,25 @@ class FixedPoint:
         encoded = torch.round(real * ql.scale)
         if peak is not None:
             peak[0] = float(encoded.abs().max()) if encoded.numel() else 0.0
-        return encoded.clamp(-PAYLOAD_LIMIT, PAYLOAD_LIMIT).long()
-
+        return encoded.clamp(-PAYLOAD_LIMIT, PAYLOAD_LIMIT)
 
     def _lif(self, node: LIF, x: torch.Tensor, p, peak: list[float] | None) -> torch.Tensor:
         bias = p.bias
-        if self.input_bias is not None and self.q.graph.inputs(node.name) == [self.q.graph.topological()[0]]:
-            bias = self.input_bias.numpy()
-        bias = 0 if bias is None else torch.from_numpy(bias.astype(np.int16).astype(np.int64) << p.bias_exp)
+        if self.input_bias is not None and self.sources[node.name] == [self.first]:
+            bias = self.input_bias.cpu().numpy()
+        bias = 0 if bias is None else torch.from_numpy((bias.astype(np.int16).astype(np.int64) << p.bias_exp)
+                                                        .astype(np.float64)).to(x.device)
         drive = self.drive
         clear = None if drive is None else resets(self.positions[node.name], drive.steps, drive.reset_interval)
         states = None if self.states is None else self.states.setdefault(node.name, [])
         return lif(x, p.vth, p.du, p.dv, peak, bias, clear, states)
 
 
-def run_fixed(q: Quantized, image: torch.Tensor, record: Recorder | None = None, probe: Probe | None = None
-              ) -> torch.Tensor:
-    """Integer run of the quantized network on `[B, C, H, W]` images; returns the decoded output."""
-    out = execute(q.graph, image, record, apply=FixedPoint(q, probe))
+def run_fixed(q: Quantized, image: torch.Tensor, record: Recorder | None = None, probe: Probe | None = None,
+              device: torch.device | str = "cpu") -> torch.Tensor:
+    """Integer run of the quantized network on `[B, C, H, W]` images (or `[T, B, C, H, W]` frames)
+    on `device`; returns the decoded output, on the CPU."""
+    out = execute(q.graph, image.to(device), record, apply=FixedPoint(q, probe)).cpu()
     source = q.graph.inputs(q.graph.output())[0]
     return out.double() / q.layers[source].scale
 
@@ -321,5 +445,5 @@ def run_free(q: Quantized, x: np.ndarray, drive: Drive, record: Recorder | None 
         if record is not None:
             record(node, value)
 
-    execute(q.graph, torch.from_numpy(frames)[:, None], keep, apply=apply)
+    execute(q.graph, torch.from_numpy(frames.astype(np.float64))[:, None], keep, apply=apply)
     return output[0]
