@@ -1,4 +1,4 @@
-"""Outputs: checked before the work starts, written under a temporary name and renamed, so a
+"""Inputs checked before the work starts; outputs too, then written under a temporary name and renamed, so a
 failure never leaves half a file and never names the hidden temporary one."""
 
 from __future__ import annotations
@@ -65,3 +65,15 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def check_inputs(inputs: Iterable[PathLike | None]) -> None:
+    """Refuse, before any work, an input file that is a folder, missing or empty, in one line naming
+    it (numpy would call an empty `.npy` an end of file, which click reports as an interruption)."""
+    for path in (Path(p) for p in inputs if p is not None):
+        if path.is_dir():
+            raise NeuroDeployError(f"cannot read {path}: it is a folder, not a file")
+        if not path.is_file():
+            raise NeuroDeployError(f"cannot read {path}: no such file")
+        if path.stat().st_size == 0:
+            raise NeuroDeployError(f"cannot read {path}: the file is empty")

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from neuro_deploy import resources
-from neuro_deploy.atomic import atomic_path, check_outputs
+from neuro_deploy.atomic import atomic_path, check_inputs, check_outputs
 from neuro_deploy.energy.profiles import DEFAULT_PROFILES
 from neuro_deploy.errors import NeuroDeployError
 from neuro_deploy.progress import progress
@@ -42,6 +42,29 @@ def _int_list(value: str) -> list[int]:
         raise click.BadParameter(f"expected comma-separated integers, got {value!r}") from None
 
 
+def _typed_options() -> set[str]:
+    """The current command's parameters given on the command line (not defaults)."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context()
+    return {name for name in ctx.params if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE}
+
+
+def _json(data: object) -> str:
+    """JSON for scripts: plain floats rounded to 6 significant digits, no float noise."""
+    import json
+
+    def clean(value: object) -> object:
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v) for v in value]
+        if isinstance(value, (float, np.floating)):  # JSON has no NaN or Infinity
+            return float(f"{float(value):.6g}") if np.isfinite(value) else None
+        return value.item() if isinstance(value, np.generic) else value
+    return json.dumps(clean(data), indent=1)
+
+
 def _format_metrics(scores: dict[str, float]) -> str:
     return (f"PSNR {scores['psnr']:.2f} dB  SSIM {scores['ssim']:.4f}  "
             f"(Y channel: PSNR {scores['psnr_y']:.2f} dB  SSIM {scores['ssim_y']:.4f})")
@@ -49,8 +72,35 @@ def _format_metrics(scores: dict[str, float]) -> str:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="neuro-deploy")
-def cli() -> None:
-    """Deploy trained spiking (VLIF) deraining networks to Loihi fixed point."""
+@click.option("-q", "--quiet", is_flag=True, help="No progress and no notes of files written; results and errors only.")
+@click.option("-v", "--verbose", is_flag=True,
+              help="A progress line for every step in logs, and the traceback of an internal error.")
+@click.option("--max-memory", metavar="SIZE",
+              help="Refuse runs estimated to need more memory than this (e.g. 40G; 0: no limit) "
+                   "[default: 90% of the memory available; env NEURO_DEPLOY_MAX_MEMORY].")
+def cli(quiet: bool, verbose: bool, max_memory: str | None) -> None:
+    """Deploy trained spiking (VLIF) deraining networks to Loihi fixed point.
+
+    Bad input is one line on stderr and exit 2, an internal error exit 1. Shell completion:
+    eval "$(_NEURO_DEPLOY_COMPLETE=bash_source neuro-deploy)" (zsh_source, fish_source)."""
+    from neuro_deploy import memory
+    from neuro_deploy import progress as progress_module
+
+    if quiet and verbose:
+        raise click.UsageError("-q and -v contradict each other")
+    progress_module.verbosity = -1 if quiet else int(verbose)
+    memory.override = None
+    if max_memory is not None:
+        memory.parse_size(max_memory)
+        memory.override = max_memory
+
+
+def _note(text: str, err: bool = False) -> None:
+    """A note on what was written: on stderr when stdout carries JSON (`err`), nothing with -q."""
+    from neuro_deploy import progress as progress_module
+
+    if progress_module.verbosity >= 0:
+        click.echo(text, err=err)
 
 
 @cli.command()
@@ -62,17 +112,19 @@ def cli() -> None:
 @click.option("--target", type=click.Path(path_type=Path), help="Clean image: print PSNR/SSIM against it.")
 @click.option("--tile", default=80, show_default=True, help="Tile size of the tiled inference.")
 @click.option("--overlap", default=8, show_default=True, help="Overlap between tiles.")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics (with --target) as a JSON object.")
 def derain(model_path: Path, arch: str | None, input_path: Path, output: Path, target: Path | None,
-           tile: int, overlap: int) -> None:
+           tile: int, overlap: int, as_json: bool = False) -> None:
     """Derain an image with the float PyTorch model (tiled, any size)."""
     from neuro_deploy import zoo
     from neuro_deploy.data import evaluate, image_format, read_image, write_image
     from neuro_deploy.inference import derain_array
 
-    if tile % 8 or tile <= overlap:
-        raise NeuroDeployError(f"--tile must be a multiple of 8 larger than --overlap (got {tile}, {overlap})")
+    if tile % 8 or tile <= overlap or overlap < 0:
+        raise NeuroDeployError(f"--tile must be a multiple of 8 larger than --overlap >= 0 (got {tile}, {overlap})")
     image_format(output)
     check_outputs([output], [model_path, input_path, target])
+    check_inputs([input_path, target])
     model = zoo.load(model_path, arch)
     rainy = read_image(input_path)
     clean = read_image(target) if target else None
@@ -82,10 +134,15 @@ def derain(model_path: Path, arch: str | None, input_path: Path, output: Path, t
     with progress("derain") as update:
         result = derain_array(model, rainy, tile, overlap, on_tile=update)
     write_image(output, result)
-    click.echo(f"wrote {output}")
+    _note(f"wrote {output}", err=as_json)
+    scores = {"output": str(output)}
     if clean is not None:
-        click.echo(f"rainy input : {_format_metrics(evaluate(rainy, clean))}")
-        click.echo(f"derained    : {_format_metrics(evaluate(result, clean))}")
+        scores.update(input=evaluate(rainy, clean), derained=evaluate(result, clean))
+    if as_json:
+        click.echo(_json(scores))
+    elif clean is not None:
+        click.echo(f"rainy input : {_format_metrics(scores['input'])}")
+        click.echo(f"derained    : {_format_metrics(scores['derained'])}")
 
 
 @cli.command()
@@ -112,12 +169,17 @@ def evaluate(model_path: Path, arch: str | None, data_root: Path) -> None:
 @click.option("--seed", default=0, show_default=True)
 @click.option("--split", default="train", show_default=True, type=click.Choice(["train", "test"]),
               help="Source images: the training ones or the held-out ones.")
-def synth_rain(output: Path, count: int, preset: str, size: int, seed: int, split: str) -> None:
-    """Write a seeded synthetic rain dataset (<root>/input, <root>/target) from bundled clean images."""
+@click.option("--force", is_flag=True, help="Write into a folder that already holds files (pairs of the same "
+                                            "names are replaced).")
+def synth_rain(output: Path, count: int, preset: str, size: int, seed: int, split: str, force: bool) -> None:
+    """Write a seeded synthetic rain dataset (<root>/input, <root>/target) from bundled clean images,
+    into a new or empty folder; each pair appears whole."""
     from neuro_deploy.data import make_synthetic_rain
 
-    paths = make_synthetic_rain(output, count, preset=preset, size=size, seed=seed, split=split)
-    click.echo(f"wrote {len(paths)} pairs under {output}")
+    with progress("synth-rain") as update:
+        paths = make_synthetic_rain(output, count, preset=preset, size=size, seed=seed, split=split, force=force,
+                                    on_pair=update)
+    _note(f"wrote {len(paths)} pairs under {output}")
 
 
 @cli.command()
@@ -148,7 +210,7 @@ def train(arch: str, dim: int, en_blocks: str, de_blocks: str, timesteps: int, r
           val_root: Path | None, steps: int, batch_size: int, crop: int, lr: float, warmup_steps: int, seed: int,
           save_every: int, device: str, output: Path, resume: Path | None, init_path: Path | None) -> None:
     """Train a zoo network with the paper's recipe (1-SSIM, AdamW, warm-up + cosine, 64x64 crops)."""
-    from neuro_deploy.train import TrainConfig
+    from neuro_deploy.train import TrainConfig, resumed_architecture
     from neuro_deploy.train import train as run_training
 
     model = {"dim": dim, "en_num_blocks": _int_list(en_blocks), "de_num_blocks": _int_list(de_blocks), "T": timesteps}
@@ -158,6 +220,14 @@ def train(arch: str, dim: int, en_blocks: str, de_blocks: str, timesteps: int, r
             model.update(attention=False, enhance_product=False)
     elif deployable:
         raise NeuroDeployError("--deployable applies to vlifnet only")
+    if resume is not None:  # the checkpoint's architecture; options typed on the command line must agree
+        typed = _typed_options()
+        given = {key: model[key] for option, key in (("dim", "dim"), ("en_blocks", "en_num_blocks"),
+                                                     ("de_blocks", "de_num_blocks"), ("timesteps", "T"),
+                                                     ("refinement", "use_refinement"))
+                 if option in typed and key in model}
+        given.update({k: model[k] for k in ("attention", "enhance_product") if "deployable" in typed and k in model})
+        arch, model = resumed_architecture(resume, arch if "arch" in typed else None, given)
     check_outputs([output], [data_root, val_root, init_path])  # -o may be --resume: it continues that file
     cfg = TrainConfig(arch=arch, model=model, data=str(data_root), steps=steps, batch_size=batch_size, crop=crop,
                       lr=lr, warmup_steps=warmup_steps, seed=seed, save_every=save_every,
@@ -166,7 +236,11 @@ def train(arch: str, dim: int, en_blocks: str, de_blocks: str, timesteps: int, r
     with progress("train") as update:
         ckpt = run_training(cfg, output, resume,
                             on_step=lambda step, loss, lr_now: update(step, steps, f"loss {loss:.4f} lr {lr_now:.2e}"))
-    click.echo(f"wrote {output} after {ckpt.meta['steps_done']} steps ({ckpt.meta['train_time_s']} s)")
+    _note(f"wrote {output} after {ckpt.meta['steps_done']} steps ({ckpt.meta['train_time_s']} s)")
+    if init_path is not None and "init" in ckpt.meta:
+        i = ckpt.meta["init"]
+        click.echo(f"started from {init_path}: {i['matched']} of {i['tensors']} weight tensors matched "
+                   f"({i['parameters']} of {i['of_parameters']} values)")
     if "validation" in ckpt.meta:
         v = ckpt.meta["validation"]
         click.echo(f"held-out: input PSNR {v['input_psnr']:.2f} dB -> model {v['model_psnr']:.2f} dB, "
@@ -187,17 +261,26 @@ def train(arch: str, dim: int, en_blocks: str, de_blocks: str, timesteps: int, r
               help="Width of the graded payloads that synapses read (their sums must fit Loihi's accumulators).")
 @click.option("--allow-violations", is_flag=True,
               help="Write the file even where it breaks Loihi's limits (listed in the file and by inspect).")
+@click.option("--json", "as_json", is_flag=True, help="Print the quantization report as a JSON object.")
 def convert(checkpoint: Path, arch: str | None, output: Path, calibrate: Path | None, timesteps: int | None,
-            size: int, strict: bool, headroom: float, payload_bits: int, allow_violations: bool) -> None:
+            size: int, strict: bool, headroom: float, payload_bits: int = 12, allow_violations: bool = False,
+            as_json: bool = False) -> None:
     """Quantize a trained network (CHECKPOINT: a file or a bundled model's name, e.g.
     vlifnet_small_deployable) to Loihi fixed point and write its HDF5 (netx) description."""
     from neuro_deploy import convert as conversion
 
     check_outputs([output], [checkpoint, calibrate])
-    result = conversion.convert(checkpoint, arch, calibrate, size, timesteps, strict, headroom, payload_bits,
-                                allow_violations)
+    with progress("convert", logs=False) as update:
+        result = conversion.convert(checkpoint, arch, calibrate, size, timesteps, strict, headroom, payload_bits,
+                                    allow_violations, on_stage=update)
     conversion.write(result, output)
     report = conversion.quantization_report(result.quantized)
+    meta = result.meta
+    if as_json:
+        click.echo(_json({"output": str(output), "layers": report, "host_layers": meta["host_layers"],
+                          "steps": meta["steps"], "latency": meta["latency"], "input_shape": meta["input_shape"],
+                          "violations": meta["violations"]}))
+        return
     table = Table(title=f"quantization of {checkpoint.name}", box=box.SIMPLE)
     for col in ("layer", "kind", "w bits", "w exp", "clipped", "w error", "state peak", "overflow"):
         table.add_column(col, justify="left" if col in ("layer", "kind") else "right")
@@ -207,9 +290,8 @@ def convert(checkpoint: Path, arch: str | None, output: Path, calibrate: Path | 
                       f"{r['weight_error']:.2%}", f"{r['state_peak_bits']:.1f}/{r['state_bits']} bits",
                       "YES" if r["overflow"] else "")
     _console().print(table)
-    meta = result.meta
-    click.echo(f"wrote {output}: {len(report)} layers ({meta['host_layers']} on the host), "
-               f"latency {meta['latency']} steps, input {meta['input_shape']}")
+    _note(f"wrote {output}: {len(report)} layers ({meta['host_layers']} on the host), input {meta['input_shape']}, "
+          f"{meta['steps']} steps per tile (the output's latency: {meta['latency']})")
     for violation in meta["violations"]:
         click.echo(f"violates Loihi's limits: {violation}", err=True)
 
@@ -248,17 +330,25 @@ def inspect(network: Path, as_json: bool, skip_layers: tuple[str, ...]) -> None:
 @cli.command()
 @click.argument("network", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="ONNX file (default: NETWORK with .onnx).")
-@click.option("--no-browser", is_flag=True, help="Serve the view and print its local URL instead of opening it.")
-@click.option("--export-only", is_flag=True, help="Write the ONNX file and exit.")
-@click.option("--port", default=8080, show_default=True)
-def view(network: Path, output: Path | None, no_browser: bool, export_only: bool, port: int) -> None:
-    """Write an ONNX view of a converted network (one node per layer) and open it in netron."""
+@click.option("--energy", "energy_report", type=click.Path(path_type=Path),
+              help="Energy report (energy --json-out, simulate --energy): each layer's spikes, rate, synaptic "
+                   "ops and energy on its node.")
+@click.option("--no-browser", is_flag=True,
+              help="Serve the view and print its local URL instead of opening it; serves until Ctrl-C.")
+@click.option("--export-only", is_flag=True, help="Write the ONNX file and exit without serving (for scripts).")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535),
+              help="Port netron serves on.")
+def view(network: Path, output: Path | None, energy_report: Path | None, no_browser: bool, export_only: bool,
+         port: int) -> None:
+    """Write an ONNX view of a network file, converted or plain netx (one node per layer, edge shapes,
+    every synapse attribute), and serve it with netron until Ctrl-C. Scripts use --export-only."""
     from neuro_deploy.onnx_view import export
 
     output = output or network.with_suffix(".onnx")
-    check_outputs([output], [network])
-    export(network, output)
-    click.echo(f"wrote {output}")
+    check_outputs([output], [network, energy_report])
+    check_inputs([network, energy_report])
+    export(network, output, energy_report)
+    _note(f"wrote {output}")
     if export_only:
         return
     import netron
@@ -290,13 +380,18 @@ def view(network: Path, output: Path | None, no_browser: bool, export_only: bool
               help="With --energy: bundled profile or TOML file; repeat for several.")
 @click.option("--lava-torch-conv", is_flag=True,
               help="Lava back end: let Lava's Conv use its torch path (off upstream; exact below 2^24).")
+@click.option("--device", default="cpu", show_default=True,
+              help="Fast back end, converted networks: torch device to run on (e.g. cuda); same results as the CPU.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run and its metrics as a JSON object.")
 def simulate(network: Path, input_path: Path, target: Path | None, output: Path, backend: str,
              dump: Path | None, steps: int | None, with_energy: bool, profiles: tuple[str, ...],
-             lava_torch_conv: bool, skip_layers: tuple[str, ...]) -> None:
+             lava_torch_conv: bool, skip_layers: tuple[str, ...], device: str, as_json: bool = False) -> None:
     """Run a converted network in fixed point (fast back end or Lava) and derain an image, or run
     a plain netx file (lava-dl's own networks) on an input array."""
+    from neuro_deploy import memory
     from neuro_deploy import simulate as sim
     from neuro_deploy.data import evaluate, image_format, read_image, write_image
+    from neuro_deploy.inference import OVERLAP, derain_array, float_model
     from neuro_deploy.netx_io import read_network
     from neuro_deploy.sim.lava import TORCH_CONV
 
@@ -305,10 +400,13 @@ def simulate(network: Path, input_path: Path, target: Path | None, output: Path,
 
     if dump is not None and dump.suffix != ".npz":
         raise NeuroDeployError(f"--dump {dump}: expected a .npz file name")
+    sim.check_device(device, backend)
     check_outputs([output, dump], [network, input_path, target])
+    check_inputs([network, input_path])  # --target: read later, after the checks that it applies
     net = read_network(network, skip_layers)
     if net.quantized.free_running:
-        _simulate_events(net, input_path, target, output, backend, dump, steps, profiles if with_energy else None)
+        _simulate_events(net, input_path, target, output, backend, dump, steps, profiles if with_energy else None,
+                         as_json)
         return
     if steps is not None:
         raise NeuroDeployError("--steps applies to plain netx files; a converted network runs its own steps")
@@ -325,40 +423,55 @@ def simulate(network: Path, input_path: Path, target: Path | None, output: Path,
         from neuro_deploy.energy.run import simulate_and_count
 
         loaded = load_profiles(profiles)
+    memory.check(memory.run_bytes((n.shape for n in net.quantized.graph.nodes.values()), int(net.meta["steps"]),
+                                  kept=int(dump is not None)),
+                 f"simulating {network} ({net.meta['steps']} steps per tile)", "use a smaller network")
+    source = float_model(net.meta.get("source", {})) if x.ndim == 3 else None  # refused before any output
     with progress(f"simulate ({backend})") as update:
         if with_energy:
             result, counts = simulate_and_count(net, x, backend, keep_events=dump is not None, on_tile=update)
         else:
-            result = sim.simulate(net, x, backend, keep_events=dump is not None, on_tile=update)
+            result = sim.simulate(net, x, backend, keep_events=dump is not None, on_tile=update, device=device)
+    reference = None if source is None else derain_array(source, x.transpose(1, 2, 0), tile=shape[-1], overlap=OVERLAP)
     if output.suffix.lower() == ".npy":
         with atomic_path(output) as tmp, open(tmp, "wb") as f:
             np.save(f, result.output.transpose(2, 0, 1).astype(np.float32))
     else:
         write_image(output, result.output)
-    click.echo(f"wrote {output} ({result.tiles} tile(s) of {shape[1]}x{shape[2]}, {net.meta['steps']} steps each)")
+    _note(f"wrote {output} ({result.tiles} tile(s) of {shape[1]}x{shape[2]}, {net.meta['steps']} steps each)",
+          err=as_json)
     if dump is not None:
         with atomic_path(dump) as tmp, open(tmp, "wb") as f:
             np.savez_compressed(f, **result.events)
-        click.echo(f"wrote {dump} ({len(result.events)} layer event arrays)")
-    reference = _float_reference(net, x)
+        _note(f"wrote {dump} ({len(result.events)} layer event arrays)", err=as_json)
+    scores = {"output": str(output), "tiles": result.tiles, "steps": net.meta["steps"]}
     if clean is not None:
-        click.echo(f"{backend:5s} vs target : {_format_metrics(evaluate(result.output, clean))}")
+        scores["vs_target"] = evaluate(result.output, clean)
         if reference is not None:
-            click.echo(f"float vs target : {_format_metrics(evaluate(reference, clean))}")
+            scores["float_vs_target"] = evaluate(reference, clean)
     if reference is not None:
-        click.echo(f"{backend} vs float model: {_format_metrics(evaluate(result.output, reference))}")
+        scores["vs_float_model"] = evaluate(result.output, reference)
     if with_energy:
         from neuro_deploy.energy import report as energy_report
 
-        report = energy_report.build_report(counts, loaded)
-        _show_energy(report, "table", output.with_name(f"{output.stem}_energy.json"),
+        scores["energy"] = energy_report.build_report(counts, loaded)
+    if as_json:
+        click.echo(_json(scores))
+    else:
+        for key, label in (("vs_target", f"{backend:5s} vs target "), ("float_vs_target", "float vs target "),
+                           ("vs_float_model", f"{backend} vs float model")):
+            if key in scores:
+                click.echo(f"{label}: {_format_metrics(scores[key])}")
+    if with_energy:
+        _show_energy(scores["energy"], "none" if as_json else "table", output.with_name(f"{output.stem}_energy.json"),
                      output.with_name(f"{output.stem}_energy.png"))
 
 
 def _simulate_events(net, input_path: Path, target: Path | None, output: Path, backend: str, dump: Path | None,
-                     steps: int | None, profiles: tuple[str, ...] | None) -> None:
+                     steps: int | None, profiles: tuple[str, ...] | None, as_json: bool) -> None:
     """`simulate` on a plain netx file: the output layer's events to .npy, all layers' to --dump,
     and with `profiles` (--energy) the run's energy beside them."""
+    from neuro_deploy import memory
     from neuro_deploy import simulate as sim
     from neuro_deploy.ir.quantized import Drive
 
@@ -368,6 +481,9 @@ def _simulate_events(net, input_path: Path, target: Path | None, output: Path, b
         raise NeuroDeployError(f"-o {output}: a plain netx file's output events go to a .npy file")
     x = sim.read_events(input_path, net)
     drive = Drive(sim.run_steps(net, x, steps))
+    memory.check(memory.run_bytes((n.shape for n in net.quantized.graph.nodes.values()), drive.steps,
+                                  kept=int(dump is not None)),
+                 f"simulating {net.path} for {drive.steps} steps", "lower --steps")
     if profiles is not None:
         from neuro_deploy.energy.profiles import load_profiles
         from neuro_deploy.energy.run import simulate_and_count
@@ -380,33 +496,22 @@ def _simulate_events(net, input_path: Path, target: Path | None, output: Path, b
             result = sim.simulate(net, x, backend, keep_events=dump is not None, drive=drive)
     with atomic_path(output) as tmp, open(tmp, "wb") as f:
         np.save(f, result.output)
-    click.echo(f"wrote {output} (output layer events {list(result.output.shape)}, {result.steps} steps)")
+    _note(f"wrote {output} (output layer events {list(result.output.shape)}, {result.steps} steps)", err=as_json)
     if dump is not None:
         with atomic_path(dump) as tmp, open(tmp, "wb") as f:
             np.savez_compressed(f, **result.events)
-        click.echo(f"wrote {dump} ({len(result.events)} layer event arrays)")
+        _note(f"wrote {dump} ({len(result.events)} layer event arrays)", err=as_json)
+    report = None
     if profiles is not None:
         from neuro_deploy.energy import report as energy_report
 
-        _show_energy(energy_report.build_report(counts, loaded), "table", output.with_name(f"{output.stem}_energy.json"),
+        report = energy_report.build_report(counts, loaded)
+    if as_json:
+        click.echo(_json({"output": str(output), "steps": result.steps, "shape": list(result.output.shape),
+                          "events": int(np.count_nonzero(result.output)), **({"energy": report} if report else {})}))
+    if report is not None:
+        _show_energy(report, "none" if as_json else "table", output.with_name(f"{output.stem}_energy.json"),
                      output.with_name(f"{output.stem}_energy.png"))
-
-
-def _float_reference(net, x):
-    """The float PyTorch model's result, when the source checkpoint is still there and unchanged."""
-    from neuro_deploy import zoo
-    from neuro_deploy.inference import derain_array
-
-    source = net.meta.get("source", {})
-    path = Path(source.get("path", ""))
-    if x.ndim != 3 or not path.is_file():
-        return None
-    ckpt = zoo.read_checkpoint(path)
-    if ckpt.sha256 != source.get("sha256"):
-        return None
-    ckpt.config.update(source.get("config", {}))
-    size = int(net.meta["input_shape"][-1])
-    return derain_array(zoo.build_from(ckpt), x.transpose(1, 2, 0), tile=size, overlap=8)
 
 
 @cli.command()
@@ -432,6 +537,7 @@ def energy(network: Path, input_path: Path, backend: str, profiles: tuple[str, .
 
     loaded = load_profiles(profiles)
     check_outputs([json_out, plot], [network, input_path])
+    check_inputs([network, input_path])
     if plot is not None:
         energy_report.check_plot_path(plot)
     with progress(f"energy ({backend})") as update:
@@ -440,7 +546,8 @@ def energy(network: Path, input_path: Path, backend: str, profiles: tuple[str, .
 
 
 def _show_energy(report: dict, fmt: str, json_out: Path | None, plot: Path | None) -> None:
-    """Print an energy report as a table, CSV or JSON, and write its JSON and bar chart when asked."""
+    """Print an energy report as a table, CSV or JSON (or not at all: "none"), and write its JSON and
+    bar chart when asked."""
     import json
 
     from neuro_deploy.energy import report as energy_report
@@ -449,13 +556,13 @@ def _show_energy(report: dict, fmt: str, json_out: Path | None, plot: Path | Non
         click.echo(json.dumps(report, indent=1))
     elif fmt == "csv":
         click.echo(energy_report.to_csv(report), nl=False)
-    else:
+    elif fmt == "table":
         _console().print(energy_report.table(report))
         click.echo("\n".join(energy_report.summary_lines(report)))
     for path, write in ((json_out, energy_report.write_json), (plot, energy_report.plot)):
         if path is not None:
             write(report, path)
-            click.echo(f"wrote {path}", err=fmt != "table")
+            _note(f"wrote {path}", err=fmt != "table")
 
 
 @cli.command()
@@ -549,7 +656,12 @@ def compare(vlifnet_path: Path | None, esdnet_path: Path | None, deployable_path
 def demo(model_path: Path, deployable_path: Path, output_dir: Path, backend: str) -> None:
     """The main job on bundled data: derain, convert the deployable model, run it on Lava with its
     energy report, and compare VLIFNet with ESDNet as the paper does."""
+    from neuro_deploy import zoo
+
     ctx = click.get_current_context()
+    check_outputs([output_dir / "compare.json"])
+    for path in (model_path, deployable_path):  # both checked before the first image is written
+        zoo.check_config(zoo.read_checkpoint(path))
     inputs, targets = ASSETS / "demo" / "input", ASSETS / "demo" / "target"
     for name in ("rain_demo.png", "rain_demo_heavy.png"):
         click.echo(f"== float PyTorch {model_path.name} on {name}")
@@ -571,12 +683,28 @@ def demo(model_path: Path, deployable_path: Path, output_dir: Path, backend: str
                json_out=output_dir / "compare.json")
 
 
+def _terminate(signum: int, _frame: object) -> None:
+    """SIGTERM (a timeout, a job killed) unwinds like Ctrl-C, so temporary files are removed."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; turn user errors into one line and a non-zero exit."""
+    import signal
+
+    from neuro_deploy import progress as progress_module
+
     args = sys.argv[1:] if argv is None else list(argv)
+    if argv is None:
+        signal.signal(signal.SIGTERM, _terminate)
+    progress_module.verbosity = 0
     try:
         cli.main(args=args or ["--help"], prog_name="neuro-deploy", standalone_mode=False)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__context__, EOFError):  # click calls an EOFError an abort; it is a truncated input
+            click.echo(f"neuro-deploy: error: unexpected end of an input file (empty or truncated): "
+                       f"{exc.__context__ or 'EOFError'}", err=True)
+            sys.exit(EXIT_USAGE)
         click.echo("neuro-deploy: interrupted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
@@ -586,7 +714,7 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"neuro-deploy: error: {exc}", err=True)
         sys.exit(EXIT_USAGE)
     except Exception as exc:  # a bug, not bad input: still one line unless debugging
-        if os.environ.get("NEURO_DEPLOY_DEBUG"):
+        if os.environ.get("NEURO_DEPLOY_DEBUG") or progress_module.verbosity > 0:
             raise
         click.echo(f"neuro-deploy: internal error: {type(exc).__name__}: {exc} "
                    "(set NEURO_DEPLOY_DEBUG=1 for the traceback)", err=True)

@@ -6,17 +6,18 @@ function share the name, so calling this module calls the function (see the end 
 
 from __future__ import annotations
 
+import math
 import sys
 import types
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import torch
 from skimage.transform import resize
 
-from neuro_deploy import __version__, zoo
+from neuro_deploy import __version__, memory, zoo
 from neuro_deploy.data import read_image
 from neuro_deploy.data.images import IMAGE_EXTENSIONS
 from neuro_deploy.errors import NeuroDeployError
@@ -81,32 +82,50 @@ def _refuse_non_finite(graph: Graph, checkpoint: str | Path) -> None:
 
 def convert(checkpoint: str | Path, arch: str | None = None, calibrate: str | Path | None = None, size: int = 64,
             timesteps: int | None = None, strict: bool = False, headroom: float = 2.0,
-            payload_bits: int = PAYLOAD_BITS, allow_violations: bool = False) -> Conversion:
+            payload_bits: int = PAYLOAD_BITS, allow_violations: bool = False,
+            on_stage: Callable[[int, int, str], None] | None = None) -> Conversion:
     """Capture, lower, legalize, align and quantize; refuse a result that breaks a Loihi limit
     (`neuro_deploy.target`) unless `allow_violations`, which records the violations in the file.
-    `checkpoint` is a path or a bundled model's name."""
+    `checkpoint` is a path or a bundled model's name; `on_stage(done, total, stage)` hears of each
+    stage as it starts (the whole takes seconds to minutes)."""
+    stage = _stages(on_stage, ("building", "capturing", "aligning", "quantizing", "checking limits"))
     if size % 8 or size <= 0:
         raise NeuroDeployError(f"size must be a positive multiple of 8 (--size), got {size}")
     if not 2 <= payload_bits <= 24:
         raise NeuroDeployError(f"payload bits must be between 2 and 24, Loihi's graded payloads (--payload-bits), "
                                f"got {payload_bits}")
+    if timesteps is not None and timesteps < 1:
+        raise NeuroDeployError(f"time steps must be at least 1 (--timesteps), got {timesteps}")
+    if not (math.isfinite(headroom) and headroom > 0):
+        raise NeuroDeployError(f"headroom must be a positive finite margin over the calibration peaks (--headroom), "
+                               f"got {headroom}")
     ckpt = zoo.read_checkpoint(checkpoint, arch)
     if timesteps is not None and timesteps != ckpt.config.get("T", 4):
         if any("attn.ta." in k or "time_attention" in k for k in ckpt.state_dict):
             raise NeuroDeployError(f"--timesteps {timesteps}: the attention gates of {checkpoint} are trained for "
                                    f"T={ckpt.config.get('T', 4)}")
         ckpt.config["T"] = timesteps
+    zoo.check_config(ckpt)
+    images = calibration_images(calibrate, size)
+    memory.check(memory.activation_bytes(ckpt.arch, ckpt.config, len(images), size),
+                 f"converting with T={ckpt.config.get('T', 4)} at size {size} on {len(images)} calibration images",
+                 "lower --timesteps or --size, or calibrate on fewer images")
+    stage()  # announced once the input is checked: an error stays one line
     model = zoo.build_from(ckpt)
+    stage()
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # reported in one line just below
         lowered = lower(capture(model, size, size))
     _refuse_non_finite(lowered, checkpoint)
     hosts = host_layers(lowered)
     if strict and hosts:
         raise NeuroDeployError(f"--strict: {len(hosts)} ops have no neurocore equivalent: {', '.join(hosts)}")
+    stage()
     split_upsampling(lowered)
     latency = align(lowered)
     split_delays(lowered)
-    q = quantize(lowered, calibration_images(calibrate, size), headroom, payload_bits)
+    stage()
+    q = quantize(lowered, images, headroom, payload_bits)
+    stage()
     violations = check(q)
     if violations and not allow_violations:
         more = f" (and {len(violations) - 1} more; --allow-violations writes the file anyway)" \
@@ -124,6 +143,17 @@ def convert(checkpoint: str | Path, arch: str | None = None, calibrate: str | Pa
         "host_layers": len(hosts),
     }
     return Conversion(q, meta)
+
+
+def _stages(on_stage: Callable[[int, int, str], None] | None, names: tuple[str, ...]) -> Callable[[], None]:
+    """A callable announcing the next of `names` to `on_stage` at each call."""
+    done = iter(range(len(names)))
+
+    def next_stage() -> None:
+        i = next(done)
+        if on_stage is not None:
+            on_stage(i, len(names), names[i])
+    return next_stage
 
 
 def write(conversion: Conversion, out: str | Path) -> None:

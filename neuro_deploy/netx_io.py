@@ -176,6 +176,8 @@ def _require(group: h5py.Group, key: str, path: str) -> h5py.Dataset | h5py.Grou
 
 def open_hdf5(path: str | Path) -> h5py.File:
     path = Path(path)
+    if path.is_dir():
+        raise NeuroDeployError(f"network file {path} is a folder, not a file")
     if not path.is_file():
         raise NeuroDeployError(f"network file not found: {path}")
     try:
@@ -209,11 +211,49 @@ def read_network(path: str | Path, skip: tuple[str, ...] = ()) -> NetworkFile:
             net = _read_extension(f, ext, path)
         except (KeyError, ValueError, TypeError) as exc:
             raise NeuroDeployError(f"{path}: malformed /neuro_deploy group ({exc})") from None
+    _check_structure(net.quantized.graph, path)
     declared = set(net.meta.get("violations", []))
     undeclared = [v for v in check(net.quantized) if str(v) not in declared]
     if undeclared:
         raise NeuroDeployError(f"{path} breaks Loihi's limits: {undeclared[0]}")
     return net
+
+
+def _check_structure(graph: Graph, path: str) -> None:
+    """Refuse what a hand-edited or hostile file could hold and the simulators would trust: a
+    stride, upsampling or padding no conv has, a weight that is not `(out, in, k, k)`, channels
+    placed outside their layer, or shapes the layers' inputs do not produce."""
+    from neuro_deploy.ir.shapes import infer_shapes
+
+    for node in graph.nodes.values():
+        if any(int(v) <= 0 for v in node.shape) or node.steps < 0:
+            raise NeuroDeployError(f"{path}: {node.name} has shape {list(node.shape)} and {node.steps} steps; "
+                                   "expected positive sizes")
+        if not isinstance(node, Synapse):
+            continue
+        w = node.weight
+        if node.stride < 1 or node.upsample < 1 or node.padding < 0:
+            raise NeuroDeployError(f"{path}: synapse {node.name} has stride {node.stride}, upsample {node.upsample}, "
+                                   f"padding {node.padding}; expected stride and upsample >= 1, padding >= 0")
+        if w.ndim != 4 or w.shape[2] != w.shape[3] or min(w.shape) < 1:
+            raise NeuroDeployError(f"{path}: synapse {node.name} has a weight of shape {list(w.shape)}; "
+                                   "expected (out, in, k, k)")
+        if node.offset < 0 or node.offset + w.shape[0] > node.width:
+            raise NeuroDeployError(f"{path}: synapse {node.name} writes channels {node.offset}..."
+                                   f"{node.offset + w.shape[0] - 1} of a {node.width}-channel layer")
+    recorded = {n: (node.shape, node.steps) for n, node in graph.nodes.items()}
+    try:
+        infer_shapes(graph)
+    except NeuroDeployError as exc:
+        raise NeuroDeployError(f"{path}: {exc}") from None
+    finally:
+        wrong = next((n for n, node in graph.nodes.items() if node.shape != recorded[n][0]), None)
+        inferred = graph.nodes[wrong].shape if wrong else None
+        for n, node in graph.nodes.items():
+            node.shape, node.steps = recorded[n]
+    if wrong is not None:
+        raise NeuroDeployError(f"{path}: {wrong} is recorded as {list(recorded[wrong][0])}, but its inputs "
+                               f"make {list(inferred)}")
 
 
 def _read_extension(f: h5py.File, ext: h5py.Group, path: str) -> NetworkFile:

@@ -1,4 +1,4 @@
-"""Progress reporting: a live bar on a terminal, a plain line every 10% in logs."""
+"""Progress reporting: a live bar on a terminal, a plain line every 10% in logs, both with an ETA."""
 
 from __future__ import annotations
 
@@ -12,27 +12,36 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 console = Console(stderr=True)
 
-Update = Callable[[int, int, str], None]  # (done, total, status)
+Update = Callable[[float, int, str], None]  # (done, total, status); done may count parts of items
+
+#: -1 quiet (-q: no progress), 0 normal, 1 verbose (-v: a log line for every update); set by the CLI.
+verbosity = 0
 
 
 @contextmanager
-def progress(description: str) -> Iterator[Update]:
-    """Yield `update(done, total, status)`."""
+def progress(description: str, logs: bool = True) -> Iterator[Update]:
+    """Yield `update(done, total, status)`. With `logs=False` (a command whose late checks can still
+    fail, where a log line before the error would break the one-line contract), logs get lines only
+    with -v; a terminal always gets the bar, which vanishes when done so an error stays one line."""
+    if verbosity < 0 or (not logs and verbosity < 1 and not console.is_terminal):
+        yield lambda done, total, status="": None
+        return
     if console.is_terminal:
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                    TextColumn("{task.fields[status]}"))
-        with Progress(*columns, console=console) as bar:
+        with Progress(*columns, console=console, transient=True) as bar:
             task = bar.add_task(description, total=None, status="")
             yield lambda done, total, status="": bar.update(task, completed=done, total=total, status=status)
         return
     started, last_decile = time.perf_counter(), -1
 
-    def log(done: int, total: int, status: str = "") -> None:
+    def log(done: float, total: int, status: str = "") -> None:
         nonlocal last_decile
-        decile = done * 10 // max(total, 1)
+        decile = int(done * 10 // max(total, 1)) if verbosity < 1 else int(done)
         if decile > last_decile:
             last_decile = decile
-            print(f"{description}: {done}/{total} {time.perf_counter() - started:.0f}s {status}",
-                  file=sys.stderr, flush=True)
+            elapsed = time.perf_counter() - started
+            eta = f" ETA {elapsed * (total - done) / done:.0f}s" if 0 < done < total else ""
+            print(f"{description}: {int(done)}/{total} {elapsed:.0f}s{eta} {status}", file=sys.stderr, flush=True)
 
     yield log

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from neuro_deploy import zoo
+from neuro_deploy import memory, zoo
 from neuro_deploy.data import PairedDataset, evaluate
 from neuro_deploy.errors import NeuroDeployError
 from neuro_deploy.inference import derain_array
@@ -41,6 +41,52 @@ class TrainConfig:
     val: str | None = None
     init: str | None = None  # checkpoint whose matching weights start the run (e.g. the float model)
     device: str = "cpu"  # where the steps run; crops are drawn on the CPU, so runs resume across devices
+
+
+def check_config(cfg: TrainConfig) -> None:
+    """Refuse options no run can use before any data is read or memory spent, each in one line."""
+    positive = {"--steps": cfg.steps, "--batch-size": cfg.batch_size, "--save-every": cfg.save_every,
+                "--dim": cfg.model.get("dim", 1), "--T": cfg.model.get("T", 4)}
+    for option, value in positive.items():
+        if value < 1:
+            raise NeuroDeployError(f"{option} must be at least 1, got {value}")
+    if cfg.crop < 8 or cfg.crop % 8:
+        raise NeuroDeployError(f"--crop must be a positive multiple of 8 (three 2x downsamplings), got {cfg.crop}")
+    if not (math.isfinite(cfg.lr) and cfg.lr > 0):
+        raise NeuroDeployError(f"--lr must be a positive finite learning rate, got {cfg.lr}")
+    if cfg.warmup_steps < 0:
+        raise NeuroDeployError(f"--warmup must be 0 or more steps, got {cfg.warmup_steps}")
+    for key in ("en_num_blocks", "de_num_blocks"):
+        blocks = cfg.model.get(key, [1] * 4)
+        if len(blocks) != 4 or min(blocks) < 1:
+            option = "--en" if key.startswith("en") else "--de"
+            raise NeuroDeployError(f"{option} must be 4 block counts of at least 1, got {','.join(map(str, blocks))}")
+    try:
+        device = torch.device(cfg.device)
+    except RuntimeError:
+        raise NeuroDeployError(f"--device {cfg.device!r} is not a torch device (e.g. cpu, cuda, cuda:1)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise NeuroDeployError(f"--device {cfg.device}: no CUDA device is available")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise NeuroDeployError(f"--device {cfg.device}: training runs on cpu, cuda or mps")
+    # forward activations, kept for the backward pass, and their gradients
+    memory.check(2 * memory.activation_bytes(cfg.arch, cfg.model, cfg.batch_size, cfg.crop),
+                 f"training dim {cfg.model.get('dim')} with T={cfg.model.get('T', 4)} on batches of {cfg.batch_size} "
+                 f"{cfg.crop}x{cfg.crop} crops", "lower --batch-size, --crop, --dim or --T")
+
+
+def resumed_architecture(resume: str | Path, arch: str | None, given: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The architecture a run resumes with: the checkpoint's. Options given on the command line
+    (`arch`, `given`) must agree with it; a disagreement is one line, not a list of tensors."""
+    previous = read_checkpoint(resume)
+    if arch is not None and arch != previous.arch:
+        raise NeuroDeployError(f"--resume {resume} is a {previous.arch} run, not {arch}: drop --arch to resume it")
+    differing = [f"{k}={v} (checkpoint: {previous.config.get(k)})" for k, v in given.items()
+                 if previous.config.get(k) != v]
+    if differing:
+        raise NeuroDeployError(f"--resume {resume} was trained with another architecture: {'; '.join(differing)}; "
+                               "drop these options to take the checkpoint's")
+    return previous.arch, dict(previous.config)
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
@@ -104,29 +150,35 @@ class CropSampler:
         return torch.stack(rainy), torch.stack(clean)
 
 
-def validate(model: torch.nn.Module, root: str) -> dict[str, float]:
-    """Mean metrics of the model and of the rainy input itself on a paired dataset."""
+def validate(model: torch.nn.Module, root: str,
+             on_image: Callable[[int, int], None] | None = None) -> dict[str, float]:
+    """Mean metrics of the model and of the rainy input itself on a paired dataset;
+    `on_image(done, total)` follows the progress."""
     data = PairedDataset(root)
     model_scores, input_scores = [], []
     for i in range(len(data)):
         rainy, clean, _ = data[i]
         model_scores.append(evaluate(derain_array(model, rainy), clean))
         input_scores.append(evaluate(rainy, clean))
+        if on_image is not None:
+            on_image(i + 1, len(data))
     mean = {f"model_{k}": float(np.mean([s[k] for s in model_scores])) for k in model_scores[0]}
     mean.update({f"input_{k}": float(np.mean([s[k] for s in input_scores])) for k in input_scores[0]})
     mean["images"] = len(data)
     return mean
 
 
-def _init_from(model: torch.nn.Module, path: str) -> None:
+def _init_from(model: torch.nn.Module, path: str) -> dict[str, Any]:
     """Start from another checkpoint's weights where names and shapes match (a deployable
-    variant from its float model: everything but the attention gates)."""
+    variant from its float model: everything but the attention gates); say how many matched."""
     source = read_checkpoint(path).state_dict
     own = model.state_dict()
     shared = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
     if not shared:
         raise NeuroDeployError(f"--init {path}: no weights match the network being trained")
     model.load_state_dict(shared, strict=False)
+    return {"path": str(path), "matched": len(shared), "tensors": len(own),
+            "parameters": sum(v.numel() for v in shared.values()), "of_parameters": sum(v.numel() for v in own.values())}
 
 
 def train(
@@ -136,19 +188,21 @@ def train(
     on_step: Callable[[int, float, float], None] | None = None,
 ) -> Checkpoint:
     """Train (or resume) and write the checkpoint to `out` every `save_every` steps and at the end."""
+    check_config(cfg)
     torch.manual_seed(cfg.seed)
     device = torch.device(cfg.device)
     model = zoo.build(cfg.arch, **cfg.model).to(device)  # before the optimizer, whose state follows it
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     generator = torch.Generator().manual_seed(cfg.seed)
-    step, elapsed, losses = 0, 0.0, []
+    step, elapsed, losses, initialised = 0, 0.0, [], None
     if cfg.init and resume is None:
-        _init_from(model, cfg.init)
+        initialised = _init_from(model, cfg.init)
     if resume is not None:
         previous = read_checkpoint(resume, cfg.arch)
         if previous.training_state is None:
             raise NeuroDeployError(f"{resume} holds no training state to resume from")
-        model.load_state_dict(previous.state_dict)
+        zoo.load_weights(model, previous.state_dict, str(resume))
+        initialised = previous.meta.get("init")
         state = previous.training_state
         optimizer.load_state_dict(state["optimizer"])
         generator.set_state(state["generator"])
@@ -157,7 +211,8 @@ def train(
 
     def checkpoint(final: bool) -> Checkpoint:
         meta = {"train": asdict(cfg), "steps_done": step, "train_time_s": round(elapsed, 1),
-                "final_loss": losses[-1] if losses else None, "torch": str(torch.__version__)}
+                "final_loss": losses[-1] if losses else None, "torch": str(torch.__version__),
+                **({"init": initialised} if initialised else {})}
         training_state = {"optimizer": optimizer.state_dict(), "generator": generator.get_state(),
                           "step": step, "elapsed_s": elapsed, "losses": losses}
         if final and cfg.val:

@@ -35,6 +35,9 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise NeuroDeployError(f"cannot read image {path}: no such file")
     try:
         with Image.open(path) as im:
+            if im.mode not in _SIXTEEN_BIT_MODES and _sixteen_bit_colour(im):
+                raise NeuroDeployError(f"cannot read image {path}: it has 16 bits per colour channel, which would "
+                                       "be cut to 8 bits; save it with 8 bits per channel (or as 16-bit grayscale)")
             im.load()  # decode now, so truncated files fail here and not later
             if im.mode in _SIXTEEN_BIT_MODES:
                 gray = np.asarray(im, dtype=np.float32) / 65535.0
@@ -45,6 +48,16 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise NeuroDeployError(f"cannot read image {path}: {exc}") from None
     return rgb
+
+
+def _sixteen_bit_colour(im: Image.Image) -> bool:
+    """True for colour images Pillow decodes from 16-bit samples into 8-bit modes (it drops the low byte)."""
+    for tile in getattr(im, "tile", None) or []:
+        args = tile[3] if len(tile) > 3 else None
+        rawmode = args if isinstance(args, str) else args[0] if isinstance(args, tuple) and args else ""
+        if isinstance(rawmode, str) and ";16" in rawmode:
+            return True
+    return False
 
 
 def image_format(path: str | os.PathLike) -> str:
@@ -64,10 +77,16 @@ def write_image(path: str | os.PathLike, img: np.ndarray) -> None:
     img = np.asarray(img)
     if img.ndim != 3 or img.shape[2] != 3:
         raise NeuroDeployError(f"cannot write image {path}: expected HxWx3 array, got shape {img.shape}")
-    pixels = np.round(np.clip(img.astype(np.float64), 0.0, 1.0) * 255.0).astype(np.uint8)
-    options = {"quality": 95} if fmt == "JPEG" else {}
     with atomic_path(path) as tmp:
-        Image.fromarray(pixels, mode="RGB").save(tmp, format=fmt, **options)
+        save_image(tmp, img, fmt)
+
+
+def save_image(path: str | os.PathLike, img: np.ndarray, fmt: str) -> None:
+    """Save HxWx3 [0,1] floats as 8-bit in Pillow's `fmt`, straight to `path` (callers write it
+    under a temporary name)."""
+    pixels = np.round(np.clip(np.asarray(img, np.float64), 0.0, 1.0) * 255.0).astype(np.uint8)
+    options = {"quality": 95} if fmt == "JPEG" else {}
+    Image.fromarray(pixels, mode="RGB").save(path, format=fmt, **options)
 
 
 def to_tensor(img: np.ndarray) -> torch.Tensor:

@@ -6,6 +6,7 @@ import functools
 import math
 import os
 from dataclasses import dataclass
+from typing import Callable
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,8 @@ from PIL import Image
 from skimage import data as skdata
 from skimage.transform import resize
 
-from neuro_deploy.data.images import write_image
+from neuro_deploy.atomic import atomic_path, check_outputs
+from neuro_deploy.data.images import save_image
 from neuro_deploy.errors import NeuroDeployError
 
 # Natural colour photographs shipped inside installed wheels (scikit-image's data, matplotlib's
@@ -167,17 +169,22 @@ def clean_crops(n: int, size: int, rng: np.random.Generator, split: str = "train
 
 
 def make_synthetic_rain(
-    out_root: str | os.PathLike, n: int, preset: str = "light", size: int = 64, seed: int = 0, split: str = "train"
+    out_root: str | os.PathLike, n: int, preset: str = "light", size: int = 64, seed: int = 0, split: str = "train",
+    force: bool = False, on_pair: Callable[[int, int], None] | None = None,
 ) -> list[str]:
     """Write `n` rainy/clean pairs as `<out_root>/{input,target}/syn_NNNN.png`; returns the file names.
 
-    `split` picks the source photographs: "train" or the held-out "test" ones.
+    `split` picks the source photographs: "train" or the held-out "test" ones. A folder that already
+    holds files is refused unless `force` (two datasets would mix silently). Each pair appears
+    together: both images are written under hidden temporary names and renamed at the end, so an
+    interrupted run leaves complete pairs only. `on_pair(done, n)` follows the progress.
     """
     _preset(preset)
     if n < 1:
         raise NeuroDeployError(f"number of synthetic images must be at least 1, got {n}")
     _check_size(size, split)
     out_root = Path(out_root)
+    _check_root(out_root, force)
     rng = np.random.default_rng(seed)
     digits = max(4, len(str(n - 1)))
     names = []
@@ -185,7 +192,22 @@ def make_synthetic_rain(
         clean = _crop(rng, size, split)
         rainy = add_rain(clean, rng, preset)
         name = f"syn_{i:0{digits}d}.png"
-        write_image(out_root / "target" / name, clean)
-        write_image(out_root / "input" / name, rainy)
+        with atomic_path(out_root / "target" / name) as target, atomic_path(out_root / "input" / name) as rain:
+            save_image(target, clean, "PNG")
+            save_image(rain, rainy, "PNG")
         names.append(name)
+        if on_pair is not None:
+            on_pair(i + 1, n)
     return names
+
+
+def _check_root(root: Path, force: bool) -> None:
+    """A dataset root must be a new or empty folder, unless `force`."""
+    if root.exists() and not root.is_dir():
+        raise NeuroDeployError(f"cannot write a dataset into {root}: it is a file")
+    if root.is_dir() and not force:
+        held = sum(1 for p in root.rglob("*") if p.is_file())
+        if held:
+            raise NeuroDeployError(f"{root} already holds {held} files: writing into it would mix datasets "
+                                   "(choose a new folder, or --force to add to it)")
+    check_outputs([root / "input" / "probe.png", root / "target" / "probe.png"])

@@ -19,7 +19,7 @@ import torch
 from rich import box
 from rich.table import Table
 
-from neuro_deploy import zoo
+from neuro_deploy import resources, zoo
 from neuro_deploy.convert import BUNDLED_CALIBRATION, calibration_images, convert, write
 from neuro_deploy.energy.counts import Counts
 from neuro_deploy.energy.hooks import CONVENTIONS, FloatCounts, count_float
@@ -89,7 +89,9 @@ def _weights_note(ckpt: zoo.Checkpoint) -> str:
     steps = ckpt.meta.get("steps_done")
     name = Path(ckpt.path or "").name
     start = ckpt.meta.get("train", {}).get("init")
-    after = f" after init from {Path(start).name}" if start else ""
+    # a bundled model is named; the path of another machine's file means nothing to the reader
+    known = start and resources.bundled_model(Path(start).stem) is not None
+    after = f" after init from {Path(start).stem}" if known else " after init from another checkpoint" if start else ""
     return f"trained ({steps} steps{after}): {name}" if steps else f"{name} (no training record)"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -154,11 +155,17 @@ def to_csv(report: dict[str, Any]) -> str:
                      *[f"energy_pj:{p}" for p in profiles], *[f"unpriced:{p}" for p in profiles]])
     for r in [*report["layers"], {**report["total"], "index": "", "name": "total", "type": "", "placement": "",
                                    "firing_rate": ""}]:
-        writer.writerow([r["index"], r["name"], r["type"], r["placement"], r["neurons"], r["spikes_out"],
-                         r["firing_rate"], r["synops"], *[r["synops_by_kind"][k] for k in KINDS], r["macs"],
-                         r["neuron_updates"], r["neuron_updates_active"], *[r["energy_pj"][p] for p in profiles],
-                         *[";".join(f"{k}={n}" for k, n in r["unpriced"][p].items()) for p in profiles]])
+        writer.writerow([_cell(v) for v in (
+            r["index"], r["name"], r["type"], r["placement"], r["neurons"], r["spikes_out"],
+            r["firing_rate"], r["synops"], *[r["synops_by_kind"][k] for k in KINDS], r["macs"],
+            r["neuron_updates"], r["neuron_updates_active"], *[r["energy_pj"][p] for p in profiles],
+            *[";".join(f"{k}={n}" for k, n in r["unpriced"][p].items()) for p in profiles])])
     return out.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    """A CSV cell: floats to 9 significant digits, so sums like 0.1 + 0.2 print as 0.3."""
+    return f"{value:.9g}" if isinstance(value, float) else value
 
 
 def check_plot_path(path: str | Path) -> None:
@@ -196,7 +203,9 @@ def plot(report: dict[str, Any], path: str | Path) -> None:
     axes[0][0].set_yticks(range(len(layers)), labels, fontsize=6)
     axes[0][0].invert_yaxis()
     fig.suptitle(f"{Path(report['network']).name}: energy per layer (hatched: partly unpriced)", fontsize=10)
-    fig.tight_layout()
+    with warnings.catch_warnings():  # one layer leaves tight_layout no room; the tight bounding box below does
+        warnings.simplefilter("ignore", UserWarning)
+        fig.tight_layout()
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=Path(path).suffix.lower().lstrip("."), dpi=120)
+        fig.savefig(tmp, format=Path(path).suffix.lower().lstrip("."), dpi=120, bbox_inches="tight")  # long names
     plt.close(fig)

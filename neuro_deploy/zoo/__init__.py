@@ -14,14 +14,14 @@ import torch
 from torch import nn
 
 from neuro_deploy.errors import NeuroDeployError
-from neuro_deploy.zoo.checkpoint import Checkpoint, load_weights, read_checkpoint, save_checkpoint
+from neuro_deploy.zoo.checkpoint import Checkpoint, load_weights, mismatch, read_checkpoint, save_checkpoint
 from neuro_deploy.zoo.esdnet import ESDNet
 from neuro_deploy.zoo.neurons import LIF, NILIF
 from neuro_deploy.zoo.vlifnet import VLIFNet
 
 ARCHITECTURES: dict[str, type[nn.Module]] = {"vlifnet": VLIFNet, "esdnet": ESDNet}
 
-__all__ = ["ARCHITECTURES", "Checkpoint", "build", "build_from", "load", "read_checkpoint",
+__all__ = ["ARCHITECTURES", "Checkpoint", "build", "build_from", "check_config", "load", "read_checkpoint",
            "save_checkpoint", "spike_rates"]
 
 
@@ -30,12 +30,27 @@ def build(arch: str, **constructor_kwargs: Any) -> nn.Module:
         raise NeuroDeployError(f"unknown architecture {arch!r} (known: {', '.join(ARCHITECTURES)})")
     try:
         return ARCHITECTURES[arch](**constructor_kwargs)
-    except TypeError as exc:
-        raise NeuroDeployError(f"bad {arch} configuration: {exc}") from None
+    except (TypeError, ValueError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise NeuroDeployError(f"bad {arch} configuration: {first}") from None
+
+
+def check_config(ckpt: Checkpoint) -> None:
+    """Refuse a configuration its weights do not fit (a `dim=4096` beside dim-8 weights would
+    otherwise allocate gigabytes before any check): the network is built on the meta device,
+    which costs no memory, and compared name by name and shape by shape."""
+    with torch.device("meta"):
+        skeleton = build(ckpt.arch, **ckpt.config)
+    differences = mismatch(skeleton, ckpt.state_dict)
+    if differences:
+        shown = ", ".join(f"{k}={v}" for k, v in ckpt.config.items())
+        raise NeuroDeployError(f"{ckpt.path or ckpt.arch}: its configuration ({shown}) does not match its weights: "
+                               f"{differences}")
 
 
 def build_from(ckpt: Checkpoint) -> nn.Module:
-    """The checkpoint's network with its weights, in eval mode."""
+    """The checkpoint's network with its weights, in eval mode; the configuration is checked first."""
+    check_config(ckpt)
     model = build(ckpt.arch, **ckpt.config)
     load_weights(model, ckpt.state_dict, ckpt.path or ckpt.arch)
     return model.eval()

@@ -182,16 +182,22 @@ def describe_mismatch(missing: list[str], unexpected: list[str], shapes: list[st
     return "; ".join(parts)
 
 
-def load_weights(model: nn.Module, sd: Mapping[str, torch.Tensor], origin: str) -> None:
-    """`load_state_dict(strict=True)` with a one-line account of any mismatch."""
+def mismatch(model: nn.Module, sd: Mapping[str, torch.Tensor]) -> str:
+    """How `sd` differs from `model`'s state dict in names and shapes ("" when it fits); works on
+    a model built on the meta device, so a configuration is checked before memory is spent."""
     own = model.state_dict()
     missing = [k for k in own if k not in sd]
     unexpected = [k for k in sd if k not in own]
     shapes = [f"{k} {tuple(sd[k].shape)} vs {tuple(v.shape)}" for k, v in own.items()
               if k in sd and tuple(sd[k].shape) != tuple(v.shape)]
-    if missing or unexpected or shapes:
-        raise NeuroDeployError(f"state dict of {origin} does not match the network: "
-                               f"{describe_mismatch(missing, unexpected, shapes)}")
+    return describe_mismatch(missing, unexpected, shapes)
+
+
+def load_weights(model: nn.Module, sd: Mapping[str, torch.Tensor], origin: str) -> None:
+    """`load_state_dict(strict=True)` with a one-line account of any mismatch."""
+    differences = mismatch(model, sd)
+    if differences:
+        raise NeuroDeployError(f"state dict of {origin} does not match the network: {differences}")
     model.load_state_dict(sd, strict=True)
 
 
