@@ -13,7 +13,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SCRIPTS = ["float_inference.py", "convert_release.py", "fast_vs_lava.py", "fidelity.py", "energy_overhead.py",
-           "analytic_compare.py"]
+           "analytic_compare.py", "evaluate_ray.py"]
 
 
 def main() -> int:

@@ -146,19 +146,69 @@ def derain(model_path: Path, arch: str | None, input_path: Path, output: Path, t
 
 
 @cli.command()
-@click.option("--model", "model_path", required=True, type=click.Path(path_type=Path))
+@click.option("--model", "model_path", type=click.Path(path_type=Path), help="Float checkpoint to score.")
+@click.option("--net", "net_path", type=click.Path(path_type=Path),
+              help="Deployed network (.net from convert) to score in fixed point, beside its float model.")
 @click.option("--arch", type=click.Choice(["vlifnet", "esdnet"]))
 @click.option("--data", "data_root", required=True, type=click.Path(path_type=Path),
               help="Paired dataset root with input/ and target/.")
-def evaluate(model_path: Path, arch: str | None, data_root: Path) -> None:
-    """Mean PSNR/SSIM of a model on a paired dataset, next to the rainy-input baseline."""
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as a JSON object.")
+@click.option("--backend", type=click.Choice(["fast", "lava"]), default="fast", show_default=True,
+              help="--net: the fixed-point back end.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True,
+              help="--net: the mean as a table, or every image's results as JSON or CSV.")
+@click.option("-o", "--output", type=click.Path(path_type=Path),
+              help="--net: per-image results (.json or .csv), rewritten as images complete; rerun to resume.")
+@click.option("--workers", type=click.IntRange(min=1),
+              help="--net: Ray workers [default: one per core here, or per free CPU of the --address cluster]; "
+                   "1 runs in this process.")
+@click.option("--address", metavar="HOST:PORT", help="--net: run on the existing Ray cluster with this head node.")
+def evaluate(model_path: Path | None, net_path: Path | None, arch: str | None, data_root: Path, as_json: bool,
+             backend: str, fmt: str, output: Path | None, workers: int | None, address: str | None) -> None:
+    """Mean PSNR/SSIM of a float model (--model) or a deployed network (--net, per image, on Ray
+    workers) on a paired dataset, next to the rainy-input baseline."""
     from neuro_deploy import zoo
     from neuro_deploy.train import validate
 
-    scores = validate(zoo.load(model_path, arch), str(data_root))
+    if (model_path is None) == (net_path is None):
+        raise NeuroDeployError("give --model CKPT (a float model) or --net NET (a deployed network)")
+    if net_path is not None:
+        _evaluate_net(net_path, data_root, backend, "json" if as_json else fmt, output, workers, address)
+        return
+    net_only = _typed_options() & {"backend", "fmt", "output", "workers", "address"}
+    if net_only:
+        raise NeuroDeployError(f"--{sorted(net_only)[0].replace('fmt', 'format')} applies to --net")
+    with progress("evaluate") as update:
+        scores = validate(zoo.load(model_path, arch), str(data_root), on_image=update)
+    if as_json:
+        click.echo(_json(scores))
+        return
     for who in ("input", "model"):
         click.echo(f"{who:6s}: " + _format_metrics({k: scores[f'{who}_{k}'] for k in ('psnr', 'ssim', 'psnr_y', 'ssim_y')}))
     click.echo(f"({scores['images']} images)")
+
+
+def _evaluate_net(net_path: Path, data_root: Path, backend: str, fmt: str, output: Path | None,
+                  workers: int | None, address: str | None) -> None:
+    """`evaluate --net`: every image in fixed point, in this process or on Ray, resumable from -o."""
+    from neuro_deploy import evaluate_net
+
+    job = evaluate_net.prepare(net_path, data_root, backend, address)
+    results = evaluate_net.Results.open(job, output, fmt)
+    with progress(f"evaluate ({backend})") as update:
+        stats = evaluate_net.run(job, results, workers, update)
+    machine = "resumed: nothing left to run" if not stats.images else (
+        f"{stats.images} images in {stats.seconds:.1f} s on {stats.workers} worker(s), "
+        f"{stats.startup:.1f} s of it starting Ray: {stats.images / stats.seconds:.3f} images/s")
+    if output is not None:
+        _note(f"wrote {output} ({len(results.records)} images; {results.resumed} resumed)", err=fmt != "table")
+    if fmt != "table" and output is None:
+        click.echo(results.render(fmt), nl=False)
+        _note(machine, err=True)
+        return
+    for label, scores in evaluate_net.summary(results.document()):
+        click.echo(f"{label:16s}: " + _format_metrics({k: float("nan") if v is None else v for k, v in scores.items()}))
+    click.echo(f"({len(results.records)} images; {machine})")
 
 
 @cli.command("synth-rain")

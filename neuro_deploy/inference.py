@@ -35,14 +35,21 @@ def derain_array(
     return from_tensor(out.clamp(0, 1))
 
 
-def float_reference(source: dict[str, Any], x: np.ndarray, tile: int) -> np.ndarray | None:
-    """The float model's HxWx3 result on the `(C, H, W)` image `x`, for a converted network whose
-    `meta["source"]` checkpoint is still there and unchanged (else None), tiled as the network is."""
+def float_model(source: dict[str, Any]) -> nn.Module | None:
+    """The float model a converted network came from (its `meta["source"]`), when that checkpoint
+    is still there and unchanged; else None, since another model's output is no reference."""
     path = Path(source.get("path", ""))
-    if x.ndim != 3 or not path.is_file():
+    if not path.is_file():
         return None
     ckpt = zoo.read_checkpoint(path)
     if ckpt.sha256 != source.get("sha256"):
         return None
     ckpt.config.update(source.get("config", {}))
-    return derain_array(zoo.build_from(ckpt), x.transpose(1, 2, 0), tile=tile, overlap=OVERLAP)
+    return zoo.build_from(ckpt)
+
+
+def float_reference(source: dict[str, Any], x: np.ndarray, tile: int) -> np.ndarray | None:
+    """The float model's HxWx3 result on the `(C, H, W)` image `x`, for a converted network whose
+    `meta["source"]` checkpoint is still there and unchanged (else None), tiled as the network is."""
+    model = float_model(source) if x.ndim == 3 else None
+    return None if model is None else derain_array(model, x.transpose(1, 2, 0), tile=tile, overlap=OVERLAP)
