@@ -8,6 +8,7 @@ import pytest
 import torch
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+DEPLOYABLE = "vlifnet_small_deployable"
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -23,3 +24,13 @@ def official_small(request) -> tuple[str, dict]:
     """(arch, the reference file's dict) for each architecture's small official run."""
     arch = request.param
     return arch, torch.load(reference_file(f"official_{arch}_small.pt"), weights_only=True)
+
+
+@pytest.fixture(scope="module")
+def deployable16(tmp_path_factory) -> Path:
+    """The bundled deployable VLIFNet converted at 16x16 (one small tile)."""
+    from neuro_deploy.convert import convert, write
+
+    path = tmp_path_factory.mktemp("net") / "m.net"
+    write(convert(DEPLOYABLE, size=16), path)
+    return path

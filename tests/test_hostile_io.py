@@ -13,7 +13,7 @@ import torch
 from neuro_deploy import resources, zoo
 from neuro_deploy.atomic import atomic_path, check_outputs
 from neuro_deploy.cli import ASSETS
-from neuro_deploy.convert import convert, write
+from neuro_deploy.convert import convert
 from neuro_deploy.errors import NeuroDeployError
 from neuro_deploy.inference import derain_array
 
@@ -30,13 +30,6 @@ def _poisoned(tmp_path: Path, key: str, value: float, name: str = "poisoned.pt")
     sd[key].view(-1)[0] = value
     path = tmp_path / name
     torch.save(sd, path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def small_net(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("net") / "m.net"
-    write(convert(DEPLOYABLE, size=16), path)
     return path
 
 
@@ -111,14 +104,14 @@ def test_convert_onto_its_checkpoint(capsys, tmp_path):
     _unchanged_after(capsys, ckpt, "convert", ckpt, "-o", ckpt, "--size", "16")
 
 
-def test_view_onto_its_network(capsys, small_net):
-    _unchanged_after(capsys, small_net, "view", small_net, "-o", small_net, "--export-only")
+def test_view_onto_its_network(capsys, deployable16):
+    _unchanged_after(capsys, deployable16, "view", deployable16, "-o", deployable16, "--export-only")
 
 
-def test_energy_json_out_onto_the_network(capsys, small_net, tmp_path):
+def test_energy_json_out_onto_the_network(capsys, deployable16, tmp_path):
     x = tmp_path / "x.npy"
     np.save(x, np.zeros((3, 16, 16), np.float32))
-    _unchanged_after(capsys, small_net, "energy", small_net, "--input", x, "--json-out", small_net)
+    _unchanged_after(capsys, deployable16, "energy", deployable16, "--input", x, "--json-out", deployable16)
 
 
 def test_derain_onto_its_input_image_even_through_another_name(capsys, tmp_path, image):
@@ -129,8 +122,8 @@ def test_derain_onto_its_input_image_even_through_another_name(capsys, tmp_path,
     assert str(alias) in err
 
 
-def test_simulate_onto_its_input_image(capsys, small_net, image):
-    _unchanged_after(capsys, image, "simulate", small_net, "--input", image, "-o", image)
+def test_simulate_onto_its_input_image(capsys, deployable16, image):
+    _unchanged_after(capsys, image, "simulate", deployable16, "--input", image, "-o", image)
 
 
 # ---- output paths checked before the work ---------------------------------------------------
@@ -168,11 +161,11 @@ def test_relative_output_is_named_as_given(capsys, tmp_path, monkeypatch):
     assert code == 2
 
 
-def test_energy_and_view_check_their_outputs_first(capsys, tmp_path, small_net):
+def test_energy_and_view_check_their_outputs_first(capsys, tmp_path, deployable16):
     for out, reason in _bad_outputs(tmp_path):
-        code, _, err = run_cli(capsys, "energy", small_net, "--input", tmp_path / "missing.npy", "--json-out", out)
+        code, _, err = run_cli(capsys, "energy", deployable16, "--input", tmp_path / "missing.npy", "--json-out", out)
         assert_one_line_error(code, err, f"cannot write {out}", reason)
-        code, _, err = run_cli(capsys, "view", small_net, "-o", out, "--export-only")
+        code, _, err = run_cli(capsys, "view", deployable16, "-o", out, "--export-only")
         assert_one_line_error(code, err, f"cannot write {out}", reason)
         assert code == 2
 

@@ -21,7 +21,6 @@ from PIL import Image
 
 from neuro_deploy import memory, zoo
 from neuro_deploy.cli import ASSETS
-from neuro_deploy.convert import convert, write
 from neuro_deploy.data import PairedDataset, read_image
 from neuro_deploy.errors import NeuroDeployError
 from neuro_deploy.zoo.checkpoint import save_checkpoint
@@ -34,16 +33,9 @@ DEPLOYABLE = "vlifnet_small_deployable"
 NETX_TESTS = Path(__import__("sysconfig").get_paths()["purelib"]) / "tests" / "lava" / "lib" / "dl" / "netx"
 
 
-@pytest.fixture(scope="module")
-def small_net(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("net") / "m.net"
-    write(convert(DEPLOYABLE, size=16), path)
-    return path
-
-
 @pytest.fixture
 def image16(tmp_path) -> Path:
-    """A 16x16 crop of the demo image: one tile of `small_net`."""
+    """A 16x16 crop of the demo image: one tile of `deployable16`."""
     path = tmp_path / "in.png"
     Image.fromarray((read_image(DEMO_IN)[:16, :16] * 255).round().astype(np.uint8)).save(path)
     return path
@@ -92,9 +84,9 @@ def test_convert_and_derain_refuse_it_in_one_line(capsys, tmp_path):
     assert not (tmp_path / "x.net").exists() and not (tmp_path / "x.png").exists()
 
 
-def test_simulate_refuses_a_net_whose_source_config_is_oversized_before_writing(capsys, tmp_path, small_net, image16):
+def test_simulate_refuses_a_net_whose_source_config_is_oversized_before_writing(capsys, tmp_path, deployable16, image16):
     net = tmp_path / "edited.net"
-    net.write_bytes(small_net.read_bytes())
+    net.write_bytes(deployable16.read_bytes())
     with h5py.File(net, "r+") as f:
         meta = json.loads(f["neuro_deploy/meta"][()])
         meta["source"]["config"]["dim"] = 4096
@@ -163,9 +155,9 @@ def _set(group: h5py.Group, key: str, value) -> None:
     (lambda f: _set(f["neuro_deploy/synapses/0"], "offset", 7), ["writes channels 7"]),
 ], ids=["negative-padding", "zero-stride", "zero-upsample", "negative-shape", "huge-shape", "weight-channels",
         "weight-rank", "channels-outside"])
-def test_a_hand_edited_net_is_refused_on_reading(capsys, tmp_path, small_net, edit, fragments):
+def test_a_hand_edited_net_is_refused_on_reading(capsys, tmp_path, deployable16, edit, fragments):
     net = tmp_path / "edited.net"
-    net.write_bytes(small_net.read_bytes())
+    net.write_bytes(deployable16.read_bytes())
     with h5py.File(net, "r+") as f:
         edit(f)
     code, _, err = run_cli(capsys, "inspect", net)
@@ -210,25 +202,25 @@ def test_checkpoints_missing_keys_or_with_wrong_shapes(capsys, tmp_path):
         assert code == 2
 
 
-def test_view_port_out_of_range(capsys, small_net, tmp_path):
-    code, _, err = run_cli(capsys, "view", small_net, "-o", tmp_path / "v.onnx", "--port", "99999")
+def test_view_port_out_of_range(capsys, deployable16, tmp_path):
+    code, _, err = run_cli(capsys, "view", deployable16, "-o", tmp_path / "v.onnx", "--port", "99999")
     assert code == 2 and "99999" in err and "Traceback" not in err
     assert not (tmp_path / "v.onnx").exists()
 
 
-def test_empty_and_folder_inputs(capsys, tmp_path, small_net):
+def test_empty_and_folder_inputs(capsys, tmp_path, deployable16):
     empty = tmp_path / "empty.npy"
     empty.write_bytes(b"")
-    code, _, err = run_cli(capsys, "simulate", small_net, "--input", empty, "-o", tmp_path / "o.npy")
+    code, _, err = run_cli(capsys, "simulate", deployable16, "--input", empty, "-o", tmp_path / "o.npy")
     assert_one_line_error(code, err, f"cannot read {empty}: the file is empty")
     assert code == 2  # not "interrupted" (130)
-    code, _, err = run_cli(capsys, "simulate", small_net, "--input", tmp_path, "-o", tmp_path / "o.npy")
+    code, _, err = run_cli(capsys, "simulate", deployable16, "--input", tmp_path, "-o", tmp_path / "o.npy")
     assert_one_line_error(code, err, f"cannot read {tmp_path}: it is a folder")
     code, _, err = run_cli(capsys, "inspect", tmp_path)
     assert_one_line_error(code, err, f"network file {tmp_path} is a folder")
 
 
-def test_an_input_ending_early_is_a_user_error_not_an_interruption(capsys, tmp_path, small_net, monkeypatch):
+def test_an_input_ending_early_is_a_user_error_not_an_interruption(capsys, tmp_path, deployable16, monkeypatch):
     from neuro_deploy import simulate as sim
 
     def truncated(*_args, **_kwargs):
@@ -237,7 +229,7 @@ def test_an_input_ending_early_is_a_user_error_not_an_interruption(capsys, tmp_p
     monkeypatch.setattr(sim, "read_input", truncated)
     x = tmp_path / "x.npy"
     np.save(x, np.zeros((3, 16, 16), np.float32))
-    code, _, err = run_cli(capsys, "simulate", small_net, "--input", x, "-o", tmp_path / "o.npy")
+    code, _, err = run_cli(capsys, "simulate", deployable16, "--input", x, "-o", tmp_path / "o.npy")
     assert_one_line_error(code, err, "empty or truncated")
     assert code == 2
 
@@ -364,7 +356,7 @@ def test_convert_json_report_and_progress(capsys, tmp_path):
     assert_one_line_error(code, err, "headroom")  # no progress line before it
 
 
-def test_derain_simulate_evaluate_json(capsys, tmp_path, small_net, image16, data):
+def test_derain_simulate_evaluate_json(capsys, tmp_path, deployable16, image16, data):
     target = tmp_path / "clean.png"
     target.write_bytes(image16.read_bytes())
     code, stdout, _ = run_cli(capsys, "derain", "--model", DEPLOYABLE, "--input", image16, "-o", tmp_path / "d.png",
@@ -372,7 +364,7 @@ def test_derain_simulate_evaluate_json(capsys, tmp_path, small_net, image16, dat
     scores = json.loads(stdout)
     assert code == 0 and scores["input"]["psnr"] is None  # identical images: infinite PSNR is null, not Infinity
     assert set(scores["derained"]) == {"psnr", "ssim", "psnr_y", "ssim_y"}
-    code, stdout, _ = run_cli(capsys, "simulate", small_net, "--input", image16, "-o", tmp_path / "s.png",
+    code, stdout, _ = run_cli(capsys, "simulate", deployable16, "--input", image16, "-o", tmp_path / "s.png",
                               "--target", target, "--json")
     result = json.loads(stdout)
     assert code == 0 and result["tiles"] == 1 and {"vs_target", "vs_float_model"} <= set(result)
@@ -382,7 +374,7 @@ def test_derain_simulate_evaluate_json(capsys, tmp_path, small_net, image16, dat
     assert "evaluate: 2/2" in err
 
 
-def test_convert_and_simulate_agree_on_steps(capsys, tmp_path, small_net, image16):
+def test_convert_and_simulate_agree_on_steps(capsys, tmp_path, deployable16, image16):
     _, stdout, _ = run_cli(capsys, "convert", DEPLOYABLE, "-o", tmp_path / "m.net", "--size", "16")
     steps = int(stdout.split(" steps per tile")[0].rsplit(" ", 1)[1])
     _, stdout, _ = run_cli(capsys, "simulate", tmp_path / "m.net", "--input", image16, "-o", tmp_path / "s.png")
@@ -430,12 +422,12 @@ def _attributes(node: onnx.NodeProto) -> dict:
     return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
 
 
-def test_view_has_edge_shapes_synapse_attributes_and_energy(capsys, tmp_path, small_net):
+def test_view_has_edge_shapes_synapse_attributes_and_energy(capsys, tmp_path, deployable16):
     x, report = tmp_path / "x.npy", tmp_path / "energy.json"
     np.save(x, np.full((3, 16, 16), 0.5, np.float32))
-    assert run_cli(capsys, "energy", small_net, "--input", x, "--json-out", report)[0] == 0
+    assert run_cli(capsys, "energy", deployable16, "--input", x, "--json-out", report)[0] == 0
     out = tmp_path / "v.onnx"
-    code, _, _ = run_cli(capsys, "view", small_net, "-o", out, "--energy", report, "--export-only")
+    code, _, _ = run_cli(capsys, "view", deployable16, "-o", out, "--energy", report, "--export-only")
     assert code == 0
     model = onnx.load(out)
     shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in model.graph.value_info}
@@ -449,11 +441,11 @@ def test_view_has_edge_shapes_synapse_attributes_and_energy(capsys, tmp_path, sm
     assert attrs["energy_pj_loihi"] == pytest.approx(layers["patch_embed.proj"]["energy_pj"]["loihi"], rel=1e-6)
 
 
-def test_view_refuses_another_networks_report(capsys, tmp_path, small_net):
+def test_view_refuses_another_networks_report(capsys, tmp_path, deployable16):
     report = tmp_path / "r.json"
     report.write_text(json.dumps({"layers": [{"name": "elsewhere", "spikes_out": 1, "firing_rate": 0.1, "synops": 1,
                                               "macs": 0, "neuron_updates": 1, "energy_pj": {"loihi": 1.0}}]}))
-    code, _, err = run_cli(capsys, "view", small_net, "-o", tmp_path / "v.onnx", "--energy", report, "--export-only")
+    code, _, err = run_cli(capsys, "view", deployable16, "-o", tmp_path / "v.onnx", "--energy", report, "--export-only")
     assert_one_line_error(code, err, "another network")
     assert not (tmp_path / "v.onnx").exists()
 
