@@ -117,3 +117,9 @@ class Drive:
     steps: int
     as_bias: bool = False
     reset_interval: int | None = None
+
+
+def neuron_positions(q: Quantized) -> dict[str, int]:
+    """Each layer's position among the layers with neurons (all but the input source), in file
+    order: layer k is reset at netx's offset k + 1 (`Drive.reset_interval`)."""
+    return {n: k for k, n in enumerate(n for n in q.layers if q.graph.nodes[n].kind != "input")}

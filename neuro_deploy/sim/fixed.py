@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from neuro_deploy.ir.execute import Recorder, apply_float, execute
 from neuro_deploy.ir.graph import LIF, NILIF, Accumulate, Input, Node, Output, Relay, SigmaDelta, Synapse, pair
-from neuro_deploy.ir.quantized import INPUT_SCALE, Drive, QLayer, Quantized, SigmaDeltaParams
+from neuro_deploy.ir.quantized import INPUT_SCALE, Drive, QLayer, Quantized, SigmaDeltaParams, neuron_positions
 from neuro_deploy.target import LIMITS, accumulator_limit
 from neuro_deploy.zoo.neurons import patches_to_time, time_to_channels
 
@@ -45,7 +45,7 @@ class Probe:
     def update(table: dict[str, float], name: str, x: torch.Tensor) -> None:
         """Raise `table[name]` to the largest |x|."""
         if x.numel():
-            table[name] = max(table.get(name, 0.0), float(x.abs().max()))
+            table[name] = max(table.get(name, 0.0), magnitude(x))
 
 
 def magnitude(x: torch.Tensor) -> float:
@@ -155,6 +155,19 @@ def exact_conv(node: Synapse, weight: ConvWeight, source: SynapseInput) -> torch
     return sum(part * 2.0 ** (b * j) for j, part in enumerate(parts))
 
 
+def _delivered(node: Synapse, weight: ConvWeight, source: SynapseInput, s: int, probe: Probe | None = None
+               ) -> torch.Tensor:
+    """The synapse's sums wrapped to its accumulator (only when a sum can reach its limit), then
+    shifted by `s`."""
+    acc = exact_conv(node, weight, source)
+    if probe is not None:
+        Probe.update(probe.acc, node.name, acc)
+    bits = accumulator_limit(node).high.bit_length() + 1
+    if weight.l1 * source.top >= 2 ** (bits - 1):
+        acc = wrap(acc, bits)
+    return shift(acc, s)
+
+
 def synapse(node: Synapse, mantissa: np.ndarray | ConvWeight, s: int, x: torch.Tensor | SynapseInput,
             probe: Probe | None = None, binary: bool = False) -> torch.Tensor:
     """What the synapse's Lava process delivers for the source payloads `x` (`[steps, B, C, H, W]`):
@@ -163,13 +176,7 @@ def synapse(node: Synapse, mantissa: np.ndarray | ConvWeight, s: int, x: torch.T
     `num_message_bits` 0)."""
     source = x if isinstance(x, SynapseInput) else SynapseInput(x, binary, node.upsample)
     weight = mantissa if isinstance(mantissa, ConvWeight) else ConvWeight(mantissa, source.v.device)
-    acc = exact_conv(node, weight, source)
-    if probe is not None:
-        Probe.update(probe.acc, node.name, acc)
-    bits = accumulator_limit(node).high.bit_length() + 1
-    if weight.l1 * source.top >= 2 ** (bits - 1):  # else no sum can reach the accumulator's limit
-        acc = wrap(acc, bits)
-    acc = shift(acc, s)
+    acc = _delivered(node, weight, source, s, probe)
     if acc.shape[1] != node.width:
         placed = acc.new_zeros(acc.shape[0], node.width, *acc.shape[2:])
         placed[:, node.offset:node.offset + acc.shape[1]] = acc
@@ -186,8 +193,7 @@ def delayed_synapse(node: Synapse, mantissa: np.ndarray, s: int, x: torch.Tensor
     source = SynapseInput(x, binary, 1)
     out = None
     for d in np.unique(node.delays[mantissa != 0]):
-        acc = exact_conv(node, ConvWeight(np.where(node.delays == d, mantissa, 0), x.device), source)
-        acc = shift(wrap(acc, accumulator_limit(node).high.bit_length() + 1), s)
+        acc = _delivered(node, ConvWeight(np.where(node.delays == d, mantissa, 0), x.device), source, s)
         acc = acc.reshape(steps, x.shape[1], *acc.shape[1:])
         out = torch.zeros_like(acc) if out is None else out
         if d < steps:
@@ -316,7 +322,7 @@ class FixedPoint:
         self.drive = drive
         self.input_bias = input_bias
         self.states = states
-        self.positions = {n: k for k, n in enumerate(n for n in q.layers if not isinstance(q.graph.nodes[n], Input))}
+        self.positions = neuron_positions(q)
         self.sources = {n: q.graph.inputs(n) for n in q.graph.nodes}
         self.first = q.graph.topological()[0]
         self.inputs: dict[tuple[str, int], SynapseInput] = {}  # a source's prepared payloads, while read
@@ -386,14 +392,14 @@ class FixedPoint:
                 bias = np.zeros(1, np.int64) if p.bias is None else p.bias
                 out = (out + torch.from_numpy(bias).to(out.device)[:, None, None]).clamp(-PAYLOAD_LIMIT, PAYLOAD_LIMIT)
             if peak is not None:
-                peak[0] = float(out.abs().max()) if out.numel() else 0.0
+                peak[0] = magnitude(out)
             out = shift(out, -p.shift)  # the payload: the state's top bits
             return out.clamp(min=0) if p.relu else out
         # host op: decode the ports, compute in float64, encode the result
         real = apply_float(node, [v.double() / ql.state_scale for v in ins], image)
         encoded = torch.round(real * ql.scale)
         if peak is not None:
-            peak[0] = float(encoded.abs().max()) if encoded.numel() else 0.0
+            peak[0] = magnitude(encoded)
         return encoded.clamp(-PAYLOAD_LIMIT, PAYLOAD_LIMIT)
 
     def _lif(self, node: LIF, x: torch.Tensor, p, peak: list[float] | None) -> torch.Tensor:

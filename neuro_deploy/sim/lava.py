@@ -32,7 +32,7 @@ from scipy.sparse import csr_matrix
 
 from neuro_deploy.errors import NeuroDeployError
 from neuro_deploy.ir.graph import NILIF, Accumulate, Graph, Input, MDAGate, Relay, SubstepGate, Synapse, pair
-from neuro_deploy.ir.quantized import INPUT_SCALE, Drive, Quantized
+from neuro_deploy.ir.quantized import INPUT_SCALE, Drive, Quantized, neuron_positions
 from neuro_deploy.target import neuron_process, synapse_process
 
 Shape = tuple[int, int, int]
@@ -159,7 +159,7 @@ def build(q: Quantized, image: np.ndarray, drive: Drive, folder: Path
     procs: dict[str, object] = {}
     paths: dict[str, Path] = {}
     recorded: list[tuple[object, tuple[int, ...], Path]] = []
-    positions = {n: k for k, n in enumerate(n for n in order if not isinstance(graph.nodes[n], Input))}
+    positions = neuron_positions(q)
     for i, name in enumerate(order):
         node, p = graph.nodes[name], q.layers[name].params
         kind = neuron_process(node, p)
