@@ -116,21 +116,26 @@ def _note(text: str, err: bool = False) -> None:
 def derain(model_path: Path, arch: str | None, input_path: Path, output: Path, target: Path | None,
            tile: int, overlap: int, as_json: bool = False) -> None:
     """Derain an image with the float PyTorch model (tiled, any size)."""
-    from neuro_deploy import zoo
+    from neuro_deploy import memory, zoo
     from neuro_deploy.data import evaluate, image_format, read_image, write_image
     from neuro_deploy.inference import derain_array
+    from neuro_deploy.tiling import tile_shape
 
     if tile % 8 or tile <= overlap or overlap < 0:
         raise NeuroDeployError(f"--tile must be a multiple of 8 larger than --overlap >= 0 (got {tile}, {overlap})")
     image_format(output)
     check_outputs([output], [model_path, input_path, target])
     check_inputs([input_path, target])
-    model = zoo.load(model_path, arch)
+    ckpt = zoo.read_checkpoint(model_path, arch)
+    zoo.check_config(ckpt)
     rainy = read_image(input_path)
     clean = read_image(target) if target else None
     if clean is not None and clean.shape != rainy.shape:
         raise NeuroDeployError(f"target {target} is {clean.shape[1]}x{clean.shape[0]}, "
                                f"input {input_path} is {rainy.shape[1]}x{rainy.shape[0]}")
+    h, w = tile_shape(rainy.shape[0], rainy.shape[1], tile)
+    memory.check(memory.inference_bytes(ckpt.arch, ckpt.config, (h, w)), f"derain with {h}x{w} tiles", "lower --tile")
+    model = zoo.build_from(ckpt)
     with progress("derain") as update:
         result = derain_array(model, rainy, tile, overlap, on_tile=update)
     write_image(output, result)
@@ -358,7 +363,8 @@ def inspect(network: Path, as_json: bool, skip_layers: tuple[str, ...]) -> None:
 
     from neuro_deploy.inspect_net import COLUMNS, describe
 
-    rows = describe(network, skip_layers)
+    with progress("inspect", logs=False) as update:
+        rows = describe(network, skip_layers, update)
     if as_json:
         click.echo(json.dumps(rows, indent=1))
         return
@@ -438,7 +444,6 @@ def simulate(network: Path, input_path: Path, target: Path | None, output: Path,
              lava_torch_conv: bool, skip_layers: tuple[str, ...], device: str, as_json: bool = False) -> None:
     """Run a converted network in fixed point (fast back end or Lava) and derain an image, or run
     a plain netx file (lava-dl's own networks) on an input array."""
-    from neuro_deploy import memory
     from neuro_deploy import simulate as sim
     from neuro_deploy.data import evaluate, image_format, read_image, write_image
     from neuro_deploy.inference import OVERLAP, derain_array, float_model
@@ -473,9 +478,7 @@ def simulate(network: Path, input_path: Path, target: Path | None, output: Path,
         from neuro_deploy.energy.run import simulate_and_count
 
         loaded = load_profiles(profiles)
-    memory.check(memory.run_bytes((n.shape for n in net.quantized.graph.nodes.values()), int(net.meta["steps"]),
-                                  kept=int(dump is not None)),
-                 f"simulating {network} ({net.meta['steps']} steps per tile)", "use a smaller network")
+    sim.check_memory(net, int(net.meta["steps"]), dump is not None)
     source = float_model(net.meta.get("source", {})) if x.ndim == 3 else None  # refused before any output
     with progress(f"simulate ({backend})") as update:
         if with_energy:
@@ -521,7 +524,6 @@ def _simulate_events(net, input_path: Path, target: Path | None, output: Path, b
                      steps: int | None, profiles: tuple[str, ...] | None, as_json: bool) -> None:
     """`simulate` on a plain netx file: the output layer's events to .npy, all layers' to --dump,
     and with `profiles` (--energy) the run's energy beside them."""
-    from neuro_deploy import memory
     from neuro_deploy import simulate as sim
     from neuro_deploy.ir.quantized import Drive
 
@@ -531,19 +533,18 @@ def _simulate_events(net, input_path: Path, target: Path | None, output: Path, b
         raise NeuroDeployError(f"-o {output}: a plain netx file's output events go to a .npy file")
     x = sim.read_events(input_path, net)
     drive = Drive(sim.run_steps(net, x, steps))
-    memory.check(memory.run_bytes((n.shape for n in net.quantized.graph.nodes.values()), drive.steps,
-                                  kept=int(dump is not None)),
-                 f"simulating {net.path} for {drive.steps} steps", "lower --steps")
+    sim.check_memory(net, drive.steps, dump is not None)
     if profiles is not None:
         from neuro_deploy.energy.profiles import load_profiles
         from neuro_deploy.energy.run import simulate_and_count
 
         loaded = load_profiles(profiles)
-    with progress(f"simulate ({backend})"):
+    with progress(f"simulate ({backend})") as update:  # a Lava run reports its steps
         if profiles is not None:
-            result, counts = simulate_and_count(net, x, backend, keep_events=dump is not None, drive=drive)
+            result, counts = simulate_and_count(net, x, backend, keep_events=dump is not None, on_tile=update,
+                                                drive=drive)
         else:
-            result = sim.simulate(net, x, backend, keep_events=dump is not None, drive=drive)
+            result = sim.simulate(net, x, backend, keep_events=dump is not None, on_tile=update, drive=drive)
     with atomic_path(output) as tmp, open(tmp, "wb") as f:
         np.save(f, result.output)
     _note(f"wrote {output} (output layer events {list(result.output.shape)}, {result.steps} steps)", err=as_json)

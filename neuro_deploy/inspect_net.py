@@ -4,7 +4,7 @@ into the same graph IR."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -25,15 +25,20 @@ def mantissa_bits(mantissas: list[np.ndarray]) -> int | None:
     return max(abs(low), high).bit_length() + (1 if low < 0 else 0)
 
 
-def describe(path: str | Path, skip: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-    """One row per layer (`skip`: a plain netx file's trailing layer types to leave out)."""
+def describe(path: str | Path, skip: tuple[str, ...] = (),
+             on_layer: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
+    """One row per layer (`skip`: a plain netx file's trailing layer types to leave out);
+    `on_layer(done, total)` hears each row (seconds for a release-size network)."""
     net = read_network(path, skip)
     q = net.quantized
     graph = q.graph
     violations = [str(v) for v in check(q)]
     shapes = net.meta.get("shapes", {})
     rows = []
-    for i, name in enumerate(n for n in graph.topological() if n in q.layers):
+    order = [n for n in graph.topological() if n in q.layers]
+    for i, name in enumerate(order):
+        if on_layer is not None:
+            on_layer(i, len(order))
         node = graph.nodes[name]
         syns = [graph.nodes[s] for s in graph.inputs(name) if isinstance(graph.nodes[s], Synapse)]
         count = sum(int(synapse_fanout(s, q.synapses[s.name].mantissa, graph.nodes[graph.inputs(s.name)[0]].shape).sum())

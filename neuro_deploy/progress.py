@@ -34,14 +34,19 @@ def progress(description: str, logs: bool = True) -> Iterator[Update]:
             yield lambda done, total, status="": bar.update(task, completed=done, total=total, status=status)
         return
     started, last_decile = time.perf_counter(), -1
+    first: tuple[float, float] | None = None  # after the first report the rate is measured from it, not
+    # from the start, so a long start-up (a Lava network compiling) does not inflate the ETA
 
     def log(done: float, total: int, status: str = "") -> None:
-        nonlocal last_decile
+        nonlocal last_decile, first
+        now = time.perf_counter()
+        first = first or (now, done)
         decile = int(done * 10 // max(total, 1)) if verbosity < 1 else int(done)
         if decile > last_decile:
             last_decile = decile
-            elapsed = time.perf_counter() - started
-            eta = f" ETA {elapsed * (total - done) / done:.0f}s" if 0 < done < total else ""
+            elapsed = now - started
+            since, base = first if done > first[1] else (started, 0.0)
+            eta = f" ETA {(now - since) * (total - done) / (done - base):.0f}s" if 0 < done < total else ""
             print(f"{description}: {int(done)}/{total} {elapsed:.0f}s{eta} {status}", file=sys.stderr, flush=True)
 
     yield log

@@ -18,7 +18,7 @@ from neuro_deploy.ir.graph import Node
 from neuro_deploy.ir.quantized import Drive
 from neuro_deploy.netx_io import NetworkFile
 from neuro_deploy.sim.fixed import run_fixed, run_free
-from neuro_deploy.tiling import tiled_apply
+from neuro_deploy.tiling import tile_count, tiled_apply
 
 BACKENDS = ("fast", "lava")
 OVERLAP = 8
@@ -148,7 +148,10 @@ def simulate(net: NetworkFile, x: np.ndarray, backend: str = "fast", keep_events
     if net.quantized.free_running:
         if drive is None:
             raise NeuroDeployError(f"{net.path} is a plain netx network: it needs a step count")
-        return _simulate_free(net, x, backend, drive, keep_events, on_events)
+        check_memory(net, drive.steps, keep_events)
+        return _simulate_free(net, x, backend, drive, keep_events, on_events,
+                              on_step=on_tile if backend == "lava" else None)
+    check_memory(net, int(net.meta["steps"]), keep_events)
     size = int(net.meta["input_shape"][-1])
     frames = torch.from_numpy(x if x.ndim == 4 else x[None])  # [T or 1, C, H, W]
     h, w = frames.shape[-2:]
@@ -157,10 +160,13 @@ def simulate(net: NetworkFile, x: np.ndarray, backend: str = "fast", keep_events
     count = [0]
     per_tile = frames.shape[0]  # the image, or its T frames
 
+    tiles = tile_count(h, w, size, OVERLAP)
+
     def run_lava_tile(tile: torch.Tensor) -> torch.Tensor:
         k = count[0]
         count[0] += 1
-        out, layer_events = lava_tile(net, (tile[0] if per_tile == 1 else tile).numpy())  # [C,H,W] or [T,C,H,W]
+        on_step = None if on_tile is None else lambda step, steps: on_tile(k + step / steps, tiles)
+        out, layer_events = lava_tile(net, (tile[0] if per_tile == 1 else tile).numpy(), on_step)  # [C,H,W] or [T,C,H,W]
         if on_events is not None:
             for name, v in layer_events.items():
                 on_events(k, name, 0, torch.from_numpy(v))
@@ -199,11 +205,23 @@ def simulate(net: NetworkFile, x: np.ndarray, backend: str = "fast", keep_events
     return Simulation(out, events, count[0])
 
 
-def lava_tile(net: NetworkFile, image: np.ndarray) -> tuple[torch.Tensor, dict[str, np.ndarray]]:
-    """One tile (`(C,H,W)` or `(T,C,H,W)`) on Lava: its decoded output `(C,H,W)`, and every layer's events."""
+def check_memory(net: NetworkFile, steps: int, keep_events: bool) -> None:
+    """Refuse a run whose payloads would not fit, before it starts."""
+    from neuro_deploy import memory
+
+    what, lower = (f"simulating {net.path} for {steps} steps", "lower --steps") if net.quantized.free_running else \
+        (f"simulating {net.path} ({steps} steps per tile)", "use a smaller network")
+    memory.check(memory.run_bytes((n.shape for n in net.quantized.graph.nodes.values()), steps,
+                                  kept=int(keep_events)), what, lower)
+
+
+def lava_tile(net: NetworkFile, image: np.ndarray, on_step: Callable[[int, int], None] | None = None
+              ) -> tuple[torch.Tensor, dict[str, np.ndarray]]:
+    """One tile (`(C,H,W)` or `(T,C,H,W)`) on Lava: its decoded output `(C,H,W)`, and every layer's
+    events; `on_step(step, steps)` hears how far the run is, about once a second."""
     from neuro_deploy.sim.lava import run_lava
 
-    events = run_lava(net.path, image, Drive(int(net.meta["steps"]))).events
+    events = run_lava(net.path, image, Drive(int(net.meta["steps"])), on_step=on_step).events
     q = net.quantized
     name = q.graph.inputs(q.graph.output())[0]
     return torch.from_numpy(events[name][q.graph.nodes[name].emit]).double() / q.layers[name].scale, events
@@ -218,15 +236,17 @@ def run_tiles(net: NetworkFile, tiles: torch.Tensor, backend: str = "fast", devi
 
 
 def _simulate_free(net: NetworkFile, x: np.ndarray, backend: str, drive: Drive, keep_events: bool,
-                   on_events: Callable[[int, str, int, torch.Tensor], None] | None) -> Simulation:
-    """One run of a free-running network; every layer's events in the file's shapes."""
+                   on_events: Callable[[int, str, int, torch.Tensor], None] | None,
+                   on_step: Callable[[int, int], None] | None = None) -> Simulation:
+    """One run of a free-running network; every layer's events in the file's shapes (`on_step`: a
+    Lava run's progress)."""
     q = net.quantized
     shape = q.graph.nodes[q.graph.topological()[0]].shape
     x = x.reshape(shape if x.shape == tuple(net.meta["input_shape"]) else (x.shape[0], *shape))
     if backend == "lava":
         from neuro_deploy.sim.lava import run_lava
 
-        events = run_lava(net.path, x, drive, tuple(net.meta.get("skip", ()))).events
+        events = run_lava(net.path, x, drive, tuple(net.meta.get("skip", ())), on_step=on_step).events
     else:
         events = {}
         run_free(q, x, drive, lambda node, v: events.__setitem__(node.name, v[:, 0].numpy())

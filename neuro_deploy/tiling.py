@@ -46,6 +46,17 @@ def _run(fn: Callable[[torch.Tensor], torch.Tensor], patch: torch.Tensor) -> tor
     return out
 
 
+def tile_shape(h: int, w: int, tile: int, multiple: int = 8) -> tuple[int, int]:
+    """The `(h, w)` every tile of an `h x w` image has (the image padded to `multiple`, cut to `tile`)."""
+    return min(tile, h + -h % multiple), min(tile, w + -w % multiple)
+
+
+def tile_count(h: int, w: int, tile: int, overlap: int, multiple: int = 8) -> int:
+    """How many tiles `tiled_apply` runs on an `h x w` image."""
+    big_h, big_w = h + -h % multiple, w + -w % multiple
+    return len(_starts(big_h, tile, tile - overlap)) * len(_starts(big_w, tile, tile - overlap))
+
+
 @torch.no_grad()
 def tiled_apply(
     fn: Callable[[torch.Tensor], torch.Tensor],

@@ -23,6 +23,7 @@ from neuro_deploy.errors import NeuroDeployError
 from neuro_deploy.netx_io import read_network, write_network
 from neuro_deploy.sim.fixed import run_fixed
 from neuro_deploy.ir.quantized import Drive
+from neuro_deploy.sim import lava as lava_backend
 from neuro_deploy.sim.lava import run_lava
 from neuro_deploy.simulate import place_windows
 from neuro_deploy.target import synapse_process
@@ -53,16 +54,30 @@ def assert_same_events(net, lava: dict[str, np.ndarray], fast: dict[str, np.ndar
 
 @pytest.fixture(scope="module")
 def deployable(tmp_path_factory):
-    """The bundled deployable VLIFNet at 16x16, run once on Lava (the run the tests below share)."""
+    """The bundled deployable VLIFNet at 16x16, run once on Lava (the run the tests below share),
+    reporting its progress on every step; returns the steps it reported too."""
     d = tmp_path_factory.mktemp("lava")
     write(convert(REPO / "neuro_deploy" / "models" / "vlifnet_small_deployable.pt", size=16), d / "m.net")
     net = read_network(d / "m.net")
     image = np.random.default_rng(2).random((3, 16, 16))
-    return net, image, lava_events(net, image)
+    reported = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(lava_backend, "PROGRESS_EVERY", 0.0)
+        run = run_lava(net.path, image.astype(np.float32), Drive(int(net.meta["steps"])),
+                       on_step=lambda step, steps: reported.append((step, steps)))
+    return net, image, run.events, reported
+
+
+def test_a_lava_run_reports_its_steps_as_it_goes(deployable):
+    net, _, _, reported = deployable
+    steps = int(net.meta["steps"])
+    assert len(reported) >= 2 and {total for _, total in reported} == {steps}
+    done = [step for step, _ in reported]
+    assert done == sorted(set(done)) and done[0] >= 1 and done[-1] == steps
 
 
 def test_lava_run_of_the_bundled_deployable_model_equals_the_fast_backend(deployable):
-    net, image, lava = deployable
+    net, image, lava, _ = deployable
     assert_same_events(net, lava, fast_events(net, image, net.meta["steps"]))
     kinds = {net.quantized.graph.nodes[n].kind for n, v in lava.items() if v.any()}
     assert {"input", "lif", "nilif", "relay", "accumulate"} <= kinds  # every kind was active
@@ -72,7 +87,7 @@ def test_lava_run_of_the_bundled_deployable_model_equals_the_fast_backend(deploy
 
 
 def test_energy_counts_from_lava_equal_those_of_the_fast_backend(deployable):
-    net, image, lava = deployable
+    net, image, lava, _ = deployable
     counter = NetworkCounter(net)
     a, b = counter.count(lava), counter.count(fast_events(net, image, net.meta["steps"]))
     assert all(np.array_equal(x.per_step[k], y.per_step[k]) for x, y in zip(a.layers, b.layers) for k in KEYS)
@@ -100,7 +115,7 @@ def test_lava_equals_fast_on_the_bundled_deployable_model_at_64(tmp_path):
 
 
 def test_a_failing_lava_process_is_one_error_and_leaves_no_process(deployable, tmp_path):
-    net, image, _ = deployable
+    net, image, _, _ = deployable
     q = net.quantized
     relay = next(n for n, layer in q.layers.items() if layer.params is not None and layer.params.programmed
                  and q.graph.nodes[n].kind == "relay")
@@ -135,7 +150,7 @@ def _descendants(pid: int) -> list[int]:
 
 
 def test_ctrl_c_during_a_lava_run_stops_every_process_within_seconds(deployable, tmp_path):
-    net, image, _ = deployable
+    net, image, _, _ = deployable
     np.save(tmp_path / "in.npy", image.astype(np.float32))
     cli = subprocess.Popen([sys.executable, "-m", "neuro_deploy.cli", "simulate", net.path, "--input",
                             str(tmp_path / "in.npy"), "-o", str(tmp_path / "out.npy"), "--backend", "lava"],

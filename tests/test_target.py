@@ -203,3 +203,8 @@ def test_inspect_names_the_lava_process_of_every_layer_and_synapse(capsys, tmp_p
     code, out, _ = run_cli(capsys, "inspect", ntidigits, "--json", "--skip-layer", "average")
     assert code == 0 and [r["lava"] for r in json.loads(out)] == [["RingBuffer"], ["LIF", "DelayDense"],
                                                                    ["LIF", "DelayDense"], ["LIF", "Dense"]]
+    from neuro_deploy.inspect_net import describe
+
+    heard = []
+    assert describe(tmp_path / "m.net", on_layer=lambda done, total: heard.append((done, total))) == list(rows.values())
+    assert heard == [(i, len(rows)) for i in range(len(rows))]  # inspect's progress: one report per row

@@ -1,8 +1,10 @@
+from types import SimpleNamespace
+
 import pytest
 import torch
 
 from neuro_deploy.errors import NeuroDeployError
-from neuro_deploy.tiling import tiled_apply
+from neuro_deploy.tiling import tile_count, tile_shape, tiled_apply
 
 
 def _tile_mean(x: torch.Tensor) -> torch.Tensor:
@@ -43,6 +45,28 @@ def test_tile_count_and_progress():
     tiled_apply(lambda x: x, torch.rand(1, 1, 200, 180), tile=80, overlap=8, on_tile=lambda d, t: seen.append((d, t)))
     # starts 0, 72, 120 on both axes (the last one clamped to the edge)
     assert seen == [(i, 9) for i in range(1, 10)]
+    shapes = []
+    for h, w in ((200, 180), (70, 75), (100, 37), (13, 5)):
+        shapes.clear()
+        tiled_apply(lambda x: shapes.append(tuple(x.shape[-2:])) or x, torch.rand(1, 1, h, w), tile=80, overlap=8)
+        assert tile_count(h, w, 80, 8) == len(shapes) and set(shapes) == {tile_shape(h, w, 80)}
+
+
+def test_progress_logs_measure_the_eta_from_the_first_report(monkeypatch, capsys):
+    """A Lava tile reports its first step a minute after it started (compiling): the ETA of its later
+    lines comes from the rate of the steps, not from the start-up."""
+    from neuro_deploy import progress as progress_module
+
+    clock = iter([0.0, 60.0, 61.0, 62.0])
+    monkeypatch.setattr(progress_module, "time", SimpleNamespace(perf_counter=lambda: next(clock)))
+    assert not progress_module.console.is_terminal  # pytest captures stderr: the log lines
+    with progress_module.progress("simulate (lava)") as update:
+        update(0.01, 1)  # step 1 of 100, after 60 s
+        update(0.11, 1)  # step 11, 1 s later: 10 steps a second
+        update(0.21, 1)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == ["simulate (lava): 0/1 60s ETA 5940s ",  # one report: only the time since the start
+                     "simulate (lava): 0/1 61s ETA 9s ", "simulate (lava): 0/1 62s ETA 8s "]
 
 
 def test_constant_image_survives_tile_local_means():

@@ -131,6 +131,32 @@ def test_simulate_steps_beyond_memory_refused_at_once(capsys, tmp_path):
     assert code == 2 and not out.exists()
 
 
+def test_energy_beyond_memory_refused_at_once(capsys, tmp_path, deployable16, image16):
+    report = tmp_path / "r.json"
+    code, _, err = run_cli(capsys, "--max-memory", "1M", "energy", deployable16, "--input", image16, "--json-out", report)
+    assert_one_line_error(code, err, "steps per tile", "needs about", "--max-memory")
+    x = tmp_path / "x.npy"
+    np.save(x, np.zeros((3, 16, 16), np.int64))
+    code, _, err = run_cli(capsys, "--max-memory", "1G", "energy", tiny_netx(), "--input", x, "--steps", "300000",
+                           "--json-out", report)
+    assert_one_line_error(code, err, "300000 steps", "needs about", "lower --steps")
+    assert not report.exists()
+
+
+def test_derain_tiles_beyond_memory_refused_and_the_default_tile_fits(capsys, tmp_path):
+    from neuro_deploy.data import write_image
+
+    rainy, out = tmp_path / "big.png", tmp_path / "out.png"
+    write_image(rainy, np.random.default_rng(0).random((400, 300, 3)))
+    code, _, err = run_cli(capsys, "--max-memory", "64M", "derain", "--model", DEPLOYABLE, "--input", rainy, "-o", out,
+                           "--tile", "400")
+    assert_one_line_error(code, err, "400x304 tiles", "needs about", "lower --tile", "--max-memory")
+    assert not out.exists()
+    code, _, err = run_cli(capsys, "--max-memory", "64M", "derain", "--model", DEPLOYABLE, "--input", rainy, "-o", out)
+    assert code == 0, err  # 80x80 tiles: an estimate of a few MB
+    assert read_image(out).shape == (400, 300, 3)
+
+
 def test_training_size_beyond_memory_refused(capsys, tmp_path):
     code, _, err = run_cli(capsys, "--max-memory", "100M", "train", "--data", tmp_path, "-o", tmp_path / "m.pt",
                            "--batch-size", "64")

@@ -55,7 +55,7 @@ def count_file(path: str | Path, input_path: str | Path, backend: str = "fast", 
     net = read_network(path, skip)
     if net.quantized.free_running:
         x = read_events(input_path, net)
-        return simulate_and_count(net, x, backend, drive=Drive(run_steps(net, x, steps)))[1]
+        return simulate_and_count(net, x, backend, on_tile=on_tile, drive=Drive(run_steps(net, x, steps)))[1]
     if steps is not None:
         raise NeuroDeployError(f"--steps applies to plain netx files; {path} sets its own steps per image")
     x = read_input(input_path, int(net.meta["input_shape"][0]), int(net.meta["settings"]["timesteps"]))

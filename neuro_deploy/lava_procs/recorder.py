@@ -1,10 +1,15 @@
 """A sink that keeps every step's input and saves it to a file at the last step.
 
 Lava's own sink is read with `Var.get()`, one element per message (seconds for a
-conv layer); this writes one `.npy` instead.
+conv layer); this writes one `.npy` instead. A recorder given a `progress` file also writes the
+steps done there, at most every `progress_every` seconds, so a long run can show how far it is
+without a message to the runtime.
 """
 
 from __future__ import annotations
+
+import os
+import time
 
 import numpy as np
 from lava.magma.core.decorator import implements, requires, tag
@@ -44,10 +49,13 @@ MAX_RECORDED = 256
 
 
 class MultiRecorder(AbstractProcess):
-    """One process recording many layers: port `in<i>` saves to `paths[i]` as `[steps, *shape]`."""
+    """One process recording many layers: port `in<i>` saves to `paths[i]` as `[steps, *shape]`;
+    `progress`: a file to write the steps done to, at most every `progress_every` seconds (empty: none)."""
 
-    def __init__(self, *, shapes: list[tuple[int, ...]], num_steps: int, paths: list[str]) -> None:
-        super().__init__(shapes=shapes, num_steps=num_steps, paths=paths)
+    def __init__(self, *, shapes: list[tuple[int, ...]], num_steps: int, paths: list[str], progress: str = "",
+                 progress_every: float = 0.5) -> None:
+        super().__init__(shapes=shapes, num_steps=num_steps, paths=paths, progress=progress,
+                         progress_every=progress_every)
         for i, shape in enumerate(shapes):
             setattr(self, f"in{i}", InPort(shape=shape))
 
@@ -59,11 +67,18 @@ def _multi_run_spk(self) -> None:
     if s == self.proc_params["num_steps"] - 1:
         for path, events in zip(self.proc_params["paths"], self.events):
             np.save(path, events)
+    progress = self.proc_params["progress"]
+    if progress and time.monotonic() - self.reported >= self.proc_params["progress_every"]:
+        self.reported = time.monotonic()
+        with open(f"{progress}.tmp", "w") as f:
+            f.write(str(s + 1))
+        os.replace(f"{progress}.tmp", progress)  # a reader sees a whole number or the previous one
 
 
 def _multi_init(self, proc_params) -> None:
     PyLoihiProcessModel.__init__(self, proc_params)
     self.events = [np.zeros((proc_params["num_steps"], *shape), np.int32) for shape in proc_params["shapes"]]
+    self.reported = time.monotonic()
 
 
 #: Lava needs each model's ports declared on its class: one process class per port count.

@@ -26,6 +26,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from scipy.sparse import csr_matrix
@@ -41,6 +42,8 @@ Shape = tuple[int, int, int]
 #: slots of a 64x64 layer's payload would be 16 MiB per channel.
 CHANNEL_SLOTS = 4
 TORCH_CONV = "NEURO_DEPLOY_LAVA_TORCH_CONV"  # set to 1: Lava's Conv runs its torch path (opt-in)
+PROGRESS_FILE = "steps.txt"  # the first recorder writes the steps done here,
+PROGRESS_EVERY = 0.5  # at most this often (seconds)
 
 
 def use_torch_conv() -> None:
@@ -146,10 +149,11 @@ def _window(graph: Graph, name: str) -> int:
     return max((graph.nodes[s].steps for s in srcs), default=graph.nodes[name].steps)
 
 
-def build(q: Quantized, image: np.ndarray, drive: Drive, folder: Path
+def build(q: Quantized, image: np.ndarray, drive: Drive, folder: Path, progress_every: float = PROGRESS_EVERY
           ) -> tuple[dict[str, object], dict[str, Path]]:
     """Lava processes for the whole network; returns every layer's process (the first is the one
-    to run) and where each layer's events will be saved (`.whc.npy`: Lava's layout)."""
+    to run) and where each layer's events will be saved (`.whc.npy`: Lava's layout). The steps done
+    go to `folder/PROGRESS_FILE` at most every `progress_every` seconds."""
     from lava.proc.io.source import RingBuffer
 
     from neuro_deploy.lava_procs.recorder import MAX_RECORDED, RECORDERS
@@ -182,7 +186,9 @@ def build(q: Quantized, image: np.ndarray, drive: Drive, folder: Path
     for start in range(0, len(recorded), MAX_RECORDED):
         chunk = recorded[start:start + MAX_RECORDED]
         recorder = RECORDERS[len(chunk)](shapes=[s for _, s, _ in chunk], num_steps=drive.steps,
-                                         paths=[str(path) for _, _, path in chunk])
+                                         paths=[str(path) for _, _, path in chunk],
+                                         progress=str(folder / PROGRESS_FILE) if start == 0 else "",
+                                         progress_every=progress_every)
         for k, (proc, _, _) in enumerate(chunk):
             proc.s_out.connect(getattr(recorder, f"in{k}"))
     return {n: procs[n] for n in order}, paths
@@ -315,7 +321,7 @@ def _worker(net_path: str, image_path: str, options: str, folder: str) -> int:
         import neuro_deploy.ir.execute  # noqa: F401
 
         torch.set_num_threads(1)
-    procs, paths = build(q, np.load(image_path), drive, folder_path)
+    procs, paths = build(q, np.load(image_path), drive, folder_path, opts["progress_every"])
     root = next(iter(procs.values()))
     gc.freeze()  # the forked Lava processes share the worker's objects: keep the collector off their pages
     threading.Thread(target=_watch, args=(root, folder_path / "error.txt"), daemon=True).start()
@@ -385,11 +391,13 @@ class LavaRun:
 
 
 def run_lava(path: str, image: np.ndarray, drive: Drive, skip: tuple[str, ...] = (),
-             probe_u: tuple[str, ...] = ()) -> LavaRun:
+             probe_u: tuple[str, ...] = (), on_step: Callable[[int, int], None] | None = None) -> LavaRun:
     """Run the network file at `path` on Lava: a converted network on one `(C,H,W)` image or
     `(T,C,H,W)` frames in [0, 1], a free-running one on its integer input as `drive` says (`skip`:
-    a plain netx file's trailing layer types to drop). `probe_u`: LIF layers whose final `u` to read."""
-    options = json.dumps({"drive": dataclasses.asdict(drive), "skip": list(skip), "probe_u": list(probe_u)})
+    a plain netx file's trailing layer types to drop). `probe_u`: LIF layers whose final `u` to read;
+    `on_step(step, steps)`: told the steps done as the run goes."""
+    options = json.dumps({"drive": dataclasses.asdict(drive), "skip": list(skip), "probe_u": list(probe_u),
+                          "progress_every": PROGRESS_EVERY})
     with tempfile.TemporaryDirectory(prefix="neuro-deploy-lava-") as folder:
         np.save(Path(folder) / "input.npy", image)
         with open(Path(folder) / "stderr.txt", "wb") as err:
@@ -397,7 +405,8 @@ def run_lava(path: str, image: np.ndarray, drive: Drive, skip: tuple[str, ...] =
                 [sys.executable, "-m", "neuro_deploy.sim.lava", path, str(Path(folder) / "input.npy"), options,
                  folder], stdin=subprocess.DEVNULL, stdout=err, stderr=err, start_new_session=True)
             try:
-                code = _wait(worker, Path(folder) / "paths.txt")
+                code = _wait(worker, Path(folder) / "paths.txt",
+                             None if on_step is None else _step_reader(Path(folder) / PROGRESS_FILE, drive.steps, on_step))
             finally:
                 stop_group(worker)
         if code != 0:
@@ -411,13 +420,33 @@ def run_lava(path: str, image: np.ndarray, drive: Drive, skip: tuple[str, ...] =
         return LavaRun(_load(paths), u)
 
 
-def _wait(worker: subprocess.Popen, done: Path, stop_timeout: float = 30.0) -> int:
+def _step_reader(path: Path, steps: int, on_step: Callable[[int, int], None]) -> Callable[[], None]:
+    """A poll that passes the recorder's latest step count to `on_step` when it has grown."""
+    last = [0]
+
+    def poll() -> None:
+        try:
+            step = int(path.read_text())
+        except (OSError, ValueError):  # not written yet
+            return
+        if step > last[0]:
+            last[0] = step
+            on_step(step, steps)
+    return poll
+
+
+def _wait(worker: subprocess.Popen, done: Path, poll: Callable[[], None] | None = None,
+          stop_timeout: float = 30.0) -> int:
     """The worker's exit code; once it has written its results, it gets `stop_timeout` seconds
-    for Lava's stop() before the session is stopped anyway."""
+    for Lava's stop() before the session is stopped anyway. `poll` runs on every check."""
     finished = None
     while worker.poll() is None:
+        if poll is not None:
+            poll()
         if finished is None and done.exists():
             finished = time.monotonic()
+            if poll is not None:
+                poll()  # the run's last report, written before its results
         if finished is not None and time.monotonic() - finished > stop_timeout:
             return 0
         time.sleep(0.05)
