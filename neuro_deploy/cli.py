@@ -635,7 +635,8 @@ def _show_energy(report: dict, fmt: str, json_out: Path | None, plot: Path | Non
               help="MACs from the architectures alone (no forward pass), priced by the paper's global-rate method.")
 @click.option("--preset", type=click.Choice(["paper"]),
               help="paper: the original code's call (dim-24 VLIFNet, 256x256, T=4, rate 0.1642) vs the release ESDNet.")
-@click.option("--firing-rate", help="Analytic: R, vlifnet=R,esdnet=R, or a JSON of per-layer rates [default: 0.1642].")
+@click.option("--firing-rate", help="Analytic: R, vlifnet=R,esdnet=R (each R may be a file of per-layer rates, e.g. "
+                                   "from `neuro-deploy rates`), or a JSON of per-layer rates [default: 0.1642].")
 @click.option("--first-layer", type=click.Choice(["per-step", "once"]), default="per-step", show_default=True,
               help="Analytic: charge the first conv on every step or once (the image is the same on every step).")
 @click.option("--real-inputs", type=click.Choice(["ac", "mac"]), default="ac", show_default=True,
@@ -696,6 +697,50 @@ def compare(vlifnet_path: Path | None, esdnet_path: Path | None, deployable_path
     if json_out is not None:
         write_json(data, json_out)
         click.echo(f"wrote {json_out}", err=fmt != "table")
+
+
+@cli.command("rates")
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.option("--data", "data_root", required=True, type=click.Path(path_type=Path),
+              help="Paired dataset root (its input/ images) or a plain folder of images.")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Rates file to write (.json).")
+@click.option("--size", default=64, show_default=True, help="Centre crop of every image (upscaled when smaller).")
+@click.option("--limit", type=click.IntRange(min=1), help="The first N images (by name) [default: all].")
+@click.option("--json", "as_json", is_flag=True, help="Print the rates file's content as JSON.")
+def rates_command(checkpoint: Path, data_root: Path, output: Path, size: int, limit: int | None, as_json: bool) -> None:
+    """Per-layer firing rates of a checkpoint (a path or a bundled model's name) over a folder of images,
+    for `compare --analytic --firing-rate vlifnet=FILE,...`: a layer's rate is its effective ops over
+    its dense MACs, summed over the images."""
+    from neuro_deploy import zoo
+    from neuro_deploy.energy import rates
+
+    if output.suffix.lower() != ".json":
+        raise NeuroDeployError(f"-o {output}: the rates file is JSON, name it *.json")
+    paths = rates.image_paths(data_root, limit)
+    check_outputs([output], [checkpoint, *paths])
+    ckpt = zoo.read_checkpoint(checkpoint)
+    zoo.check_config(ckpt)
+    images = rates.load_images(paths, size)
+    with progress("rates") as update:
+        result = rates.measure(ckpt, str(checkpoint), images, str(data_root),
+                               on_image=lambda done, total: update(done, total, paths[done - 1].name))
+    rates.write(result, output)
+    if as_json:
+        click.echo(_json(result.to_json()))
+    else:
+        t = Table(title=f"Firing rates of {checkpoint} ({result.weights}) over {result.images} images at "
+                        f"{result.size}x{result.size}, T={result.T}", box=box.SIMPLE)
+        for col in ("layer", "effective ops", "dense MACs", "rate"):
+            t.add_column(col, justify="left" if col == "layer" else "right")
+        for name, rate in result.rates.items():
+            t.add_row(name, f"{result.effective[name]:,}", f"{result.dense[name]:,}", f"{rate:.4f}")
+        _console().print(t)
+        summary = result.to_json()
+        click.echo(f"{result.arch}: rate over all rated layers {summary['global_rate']:.4f} (the global rate giving "
+                   f"the same ACs), neuron spike rate {summary['spike_rate']:.4f}")
+    for line in rates.warning_lines(result):
+        click.echo(line, err=True)
+    _note(f"wrote {output}", err=as_json)
 
 
 @cli.command()

@@ -163,8 +163,9 @@ def test_float_counts_are_exact_and_follow_the_conventions():
     first = next(op for op in counts.ops if op.name == "patch_embed.proj")
     assert first.dense_macs == 8 * 3 * (3 * h - 2) * (3 * w - 2) * 4  # Cout Cin, corner/edge/centre taps, T
     assert first.stage == "first" and not first.binary and first.effective == first.dense_macs
+    assert first.input == "real" and all(op.input in ("binary", "real", "silent") for op in counts.ops)
     binary = [op for op in counts.ops if op.binary and op.stage == "body"]
-    assert binary and all(op.effective <= op.dense_macs for op in binary)
+    assert binary and all(0 < op.effective <= op.dense_macs for op in binary)  # spikes: some non-zero input
     assert any(op.stage == "post" for op in counts.ops) and any(op.stage == "gate" for op in counts.ops)
     activity, strict, ann = (counts.convention(c) for c in ("activity", "strict", "ann"))
     gates = sum(op.dense_macs for op in counts.ops if op.stage == "gate")
@@ -332,6 +333,9 @@ def test_compare_cli(capsys, tmp_path):
     entries = {(e["setting"], e["arch"]): e for e in result["entries"]}
     assert set(entries) == {(s, a) for s in ("release", "small") for a in ("vlifnet", "esdnet")}
     assert entries["release", "vlifnet"]["config"]["dim"] == 48 and "random" in entries["release", "vlifnet"]["weights"]
+    assert [e["random_weights"] for e in result["entries"]] == [e["setting"] == "release" for e in result["entries"]]
+    for e in entries.values():  # dead layers: body convs without an effective op
+        assert e["dead"] == [op["name"] for op in e["counts"]["ops"] if op["stage"] == "body" and op["effective"] == 0]
     for e in entries.values():  # priced at 0.9 pJ per AC and 4.6 pJ per MAC
         for convention in ("activity", "strict", "ann"):
             n = e["counts"][convention]

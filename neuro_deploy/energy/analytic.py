@@ -22,6 +22,7 @@ of, a neuron's output. The global-rate method then charges (docs/energy.md):
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import json
 import math
@@ -432,22 +433,25 @@ def parse_rates(spec: str) -> dict[str, Rate]:
                 raise NeuroDeployError(f"--firing-rate {spec!r}: expected vlifnet=R,esdnet=R, got {item!r}")
             if arch in rates:
                 raise NeuroDeployError(f"--firing-rate {spec!r}: {arch} given twice")
-            rates[arch] = _scalar_or_file(value, f"--firing-rate {arch}")
+            rates[arch] = _scalar_or_file(value, f"--firing-rate {arch}", arch)
         missing = [a for a in ARCHS if a not in rates]
         if missing:
             raise NeuroDeployError(f"--firing-rate {spec!r}: no rate for {', '.join(missing)}")
         return rates
     if spec.endswith(".json") or Path(spec).is_file():
         data = _read_json(spec)
+        if isinstance(data, dict) and _is_measured(data):
+            raise NeuroDeployError(f"--firing-rate {spec}: it holds one network's measured rates "
+                                   f"({data.get('arch')}): give it as {data.get('arch')}={spec},<other>=R")
         if not isinstance(data, dict) or set(data) != set(ARCHS):
             raise NeuroDeployError(f"--firing-rate {spec}: expected a JSON object with exactly the keys "
                                    f"{', '.join(ARCHS)} (a rate or {{layer: rate}} each)")
         return {arch: _layer_rates(data[arch], f"{spec}: {arch}") for arch in ARCHS}
-    rate = _scalar_or_file(spec, "--firing-rate")
+    rate = _scalar_or_file(spec, "--firing-rate", None)
     return {arch: rate for arch in ARCHS}
 
 
-def _scalar_or_file(value: str, where: str) -> Rate:
+def _scalar_or_file(value: str, where: str, arch: str | None) -> Rate:
     try:
         return _rate(float(value), f"{where} {value!r}")
     except ValueError:
@@ -457,7 +461,41 @@ def _scalar_or_file(value: str, where: str) -> Rate:
     data = _read_json(value)
     if not isinstance(data, dict):
         raise NeuroDeployError(f"{where} {value}: expected a JSON object {{layer: rate}}")
+    if _is_measured(data) and arch is not None:
+        return _measured(data, value, where, arch)
     return _layer_rates(data, f"{where} {value}")
+
+
+class MeasuredTable(dict):
+    """A per-layer rate table read from a `neuro-deploy rates` file, with where it came from (`source`:
+    the file's fields but the rates: arch, config, checkpoint, weights, images, size, ...)."""
+
+    def __init__(self, rates: dict[str, float], source: dict[str, Any], path: str) -> None:
+        super().__init__(rates)
+        self.source, self.path = source, path
+
+    @property
+    def random_weights(self) -> bool:
+        return bool(self.source.get("random_weights"))
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The measured network's constructor arguments, with the T it ran at."""
+        return {**self.source["config"], **({"T": self.source["T"]} if "T" in self.source else {})}
+
+
+def _is_measured(data: dict[str, Any]) -> bool:
+    """A `neuro-deploy rates` file (a plain table's values are numbers, never a table)."""
+    return isinstance(data.get("rates"), dict)
+
+
+def _measured(data: dict[str, Any], path: str, where: str, arch: str) -> MeasuredTable:
+    if data.get("arch") != arch:
+        raise NeuroDeployError(f"{where} {path}: it holds rates measured on {data.get('arch')!r}, not {arch}")
+    if not isinstance(data.get("config"), dict):
+        raise NeuroDeployError(f"{where} {path}: measured rates without the network's configuration")
+    rates = {str(k): _rate(v, f"{where} {path}, layer {k!r}") for k, v in data["rates"].items()}
+    return MeasuredTable(rates, {k: v for k, v in data.items() if k != "rates"}, path)
 
 
 def check_rates(net: NetworkCounts, rate: Rate) -> None:
@@ -532,6 +570,20 @@ class Priced:
         """The same architecture as an ANN: every op a dense MAC, once instead of T times."""
         return self.e_mac * sum(op.macs // op.steps for op in self.net.ops)
 
+    @property
+    def measured(self) -> MeasuredTable | None:
+        return self.rate if isinstance(self.rate, MeasuredTable) else None
+
+    @property
+    def random_weights(self) -> bool:
+        """The rates were measured on random (untrained) weights: the energy says little of a trained network."""
+        return self.measured is not None and self.measured.random_weights
+
+    @property
+    def dead(self) -> list[str]:
+        """Rated layers at a per-layer rate of 0."""
+        return [name for name, r in self.rate.items() if r == 0] if isinstance(self.rate, dict) else []
+
     def breakdown(self, key: Callable[[Op], str]) -> dict[str, dict[str, float]]:
         out: dict[str, dict[str, float]] = {}
         for op, _, ac, mac in self.rows:
@@ -544,7 +596,8 @@ class Priced:
 
     def to_json(self) -> dict[str, Any]:
         return {**self.net.to_json(), "rate": self.rate, "ac": self.ac, "mac": self.mac, "energy_pj": self.energy_pj,
-                "ann_energy_pj": self.ann_pj,
+                "ann_energy_pj": self.ann_pj, "random_weights": self.random_weights, "dead": self.dead,
+                "rates_from": {**self.measured.source, "file": self.measured.path} if self.measured else None,
                 "categories": self.breakdown(lambda op: op.category), "stages": self.breakdown(lambda op: op.stage),
                 "layers": [{"name": op.name, "stage": op.stage, "category": op.category, "part": op.part,
                             "input": op.input, "steps": op.steps, "dense_macs": op.macs, "rate": r, "ac": ac, "mac": mac}
@@ -575,9 +628,15 @@ class Analysis:
         e = self.networks["esdnet"].energy_pj
         return self.networks["vlifnet"].energy_pj / e if e else math.inf
 
+    @property
+    def random_weights(self) -> list[str]:
+        """The networks priced at rates measured on random weights (the ratio is then not the paper's kind)."""
+        return [arch for arch, p in self.networks.items() if p.random_weights]
+
     def to_json(self) -> dict[str, Any]:
         return {"method": "global-rate", "preset": self.preset, "profile": self.profile,
                 "settings": self.settings.to_json(), "ratio": self.ratio, "paper_ratio": PAPER_RATIO,
+                "random_weights": bool(self.random_weights),
                 "networks": {arch: p.to_json() for arch, p in self.networks.items()}}
 
 
@@ -673,12 +732,41 @@ def configure(profile: Profile, preset: str | None = None, vlifnet: str | None =
         raise NeuroDeployError(f"unknown preset {preset!r} (known: {', '.join(PRESETS)})")
     base = PRESETS.get(preset or "", {})
     given = {"vlifnet": vlifnet, "esdnet": esdnet}
-    configs = {arch: resolve_config(arch, given[arch]) if given[arch] is not None or not base
-               else dict(base["configs"][arch]) for arch in ARCHS}
     rates = parse_rates(firing_rate) if firing_rate is not None else {a: base.get("rate", PAPER_RATE) for a in ARCHS}
+    T = T if T is not None else base.get("T")
+    configs = {}
+    for arch in ARCHS:
+        measured = rates[arch] if isinstance(rates[arch], MeasuredTable) else None
+        if given[arch] is None and not base and measured is not None:
+            configs[arch] = measured.config  # the network the rates were measured on
+        else:
+            configs[arch] = resolve_config(arch, given[arch]) if given[arch] is not None or not base \
+                else dict(base["configs"][arch])
+        if measured is not None:
+            _check_measured_config(arch, configs[arch], T, measured)
     return run(configs, rates, Settings(first_layer, real_inputs, frozenset(exclude)), profile,
-               size if size is not None else base.get("size", 256), T if T is not None else base.get("T"), counting,
-               preset)
+               size if size is not None else base.get("size", 256), T, counting, preset)
+
+
+def _full_config(arch: str, config: dict[str, Any]) -> dict[str, Any]:
+    """Every constructor argument, defaults filled in, sequences as lists (so configurations compare)."""
+    params = inspect.signature(zoo.ARCHITECTURES[arch].__init__).parameters.values()
+    full = {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
+    full.update(config)
+    return {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in full.items()}
+
+
+def _check_measured_config(arch: str, config: dict[str, Any], T: int | None, measured: MeasuredTable) -> None:
+    """Measured rates apply to the network they were measured on: refuse another configuration or T."""
+    analysed = _full_config(arch, {**config, **({"T": T} if T is not None else {})})
+    source = _full_config(arch, measured.config)
+    differ = [k for k in {**analysed, **source} if analysed.get(k) != source.get(k)]  # in the constructor's order
+    if differ:
+        def show(c: dict[str, Any]) -> str:
+            return ", ".join(f"{k}={c.get(k)}" for k in differ)
+        raise NeuroDeployError(f"--firing-rate {arch}={measured.path}: rates measured on {arch} ({show(source)}) but "
+                               f"the analytic {arch} is ({show(analysed)}); leave --{arch} (and --timesteps, --preset) "
+                               "out to analyse the measured network")
 
 
 def _config_text(net: NetworkCounts) -> str:
@@ -691,6 +779,9 @@ def _config_text(net: NetworkCounts) -> str:
 
 
 def _rate_text(rate: Rate) -> str:
+    if isinstance(rate, MeasuredTable):
+        random = ", RANDOM WEIGHTS" if rate.random_weights else ""
+        return f"measured per layer ({len(rate)} layers, global {rate.source.get('global_rate', math.nan):.4f}{random})"
     if isinstance(rate, dict):
         values = list(rate.values())
         return f"per layer ({len(values)} layers, mean {sum(values) / max(len(values), 1):.4f})"
@@ -719,7 +810,9 @@ def analysis_tables(a: Analysis) -> list[Table]:
     t = Table(title=f"VLIFNet vs ESDNet, analytic, global-rate method ({a.profile}: E_AC {v.e_ac:g} pJ, "
                     f"E_MAC {v.e_mac:g} pJ; {v.net.size}x{v.net.size}, T={v.net.T}, {v.net.counting} counting)",
               box=box.SIMPLE)
-    for col in ("category", "charged as", "VLIFNet GMAC", "VLIFNet energy", "ESDNet GMAC", "ESDNet energy"):
+    flag = {arch: " (random weights)" if p.random_weights else "" for arch, p in a.networks.items()}
+    for col in ("category", "charged as", "VLIFNet GMAC", f"VLIFNet energy{flag['vlifnet']}", "ESDNet GMAC",
+                f"ESDNet energy{flag['esdnet']}"):
         t.add_column(col, justify="left" if col in ("category", "charged as") else "right")
     by = {arch: p.breakdown(lambda op: op.category) for arch, p in a.networks.items()}
     empty = {"dense_macs": 0, "energy_pj": 0.0}
@@ -747,12 +840,37 @@ def analysis_lines(a: Analysis, parameter: str = "esdnet-rate", target: float = 
         lines.append(f"{arch} ({_config_text(n)}): {n.params / 1e6:.2f} M parameters, {n.macs() / 1e9:.2f} GMAC dense; "
                      f"thop would print {n.thop.params / 1e6:.3f} M parameters and {n.thop.macs / 1e9:.3f} GMAC "
                      f"(it misses {missed}); firing rate {_rate_text(p.rate)}; SNN/ANN {p.energy_pj / p.ann_pj:.1%}")
+        lines.extend(_measured_lines(arch, p))
     solved = solve(a, parameter, target)
-    lines.append(f"VLIFNet/ESDNet = {a.ratio:.1%} (paper: {PAPER_RATIO:.0%})" + (f"; preset {a.preset}" if a.preset else ""))
+    if a.random_weights:  # never beside the paper's claim without saying so
+        lines.append(f"VLIFNet/ESDNet = {a.ratio:.1%} at rates of RANDOM (untrained) weights "
+                     f"({', '.join(a.random_weights)}): not comparable with the paper's {PAPER_RATIO:.0%}"
+                     + (f"; preset {a.preset}" if a.preset else ""))
+    else:
+        lines.append(f"VLIFNet/ESDNet = {a.ratio:.1%} (paper: {PAPER_RATIO:.0%})"
+                     + (f"; preset {a.preset}" if a.preset else ""))
     lines.append(f"{parameter} giving {target:.1%}: " + ("none (the ratio does not depend on it)" if solved is None else
                  f"{solved:.4f}" + ("" if 0 <= solved <= 1 else " (outside [0, 1]: unreachable)")))
     lines.append(f"settings: first layer {a.settings.first_layer}, real-valued inputs as {a.settings.real_inputs.upper()}, "
                  f"excluded: {', '.join(sorted(a.settings.exclude)) or 'none'}; `--sweep` shows every combination")
+    return lines
+
+
+def _measured_lines(arch: str, p: Priced) -> list[str]:
+    """Where measured rates came from, and what in them needs a warning."""
+    lines = []
+    m = p.measured
+    if m is not None:
+        src = m.source
+        at = f"{src.get('size')}x{src.get('size')}"
+        applied = "" if src.get("size") == p.net.size else f", applied at {p.net.size}x{p.net.size}"
+        lines.append(f"{arch} rates measured from {src.get('checkpoint')} ({src.get('weights')}) over "
+                     f"{src.get('images')} images at {at}, T={src.get('T')}{applied} ({m.path})")
+        if m.random_weights:
+            lines.append(f"warning: {arch}'s rates were measured on random (untrained) weights")
+    if p.dead:
+        lines.append(f"warning: {arch}: {len(p.dead)} of {len(p.rate)} rated layers are dead (rate 0): "
+                     f"{', '.join(p.dead)}")
     return lines
 
 

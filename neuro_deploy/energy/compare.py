@@ -24,6 +24,7 @@ from neuro_deploy.convert import BUNDLED_CALIBRATION, calibration_images, conver
 from neuro_deploy.energy.counts import Counts
 from neuro_deploy.energy.hooks import CONVENTIONS, FloatCounts, count_float
 from neuro_deploy.energy.profiles import Profile
+from neuro_deploy.energy.rates import weights_status
 from neuro_deploy.energy.report import build_report, format_energy
 from neuro_deploy.energy.run import count_network
 from neuro_deploy.errors import NeuroDeployError
@@ -45,12 +46,14 @@ class Entry:
     size: int
     counts: FloatCounts
     energy_pj: dict[str, float]  # per convention
+    random_weights: bool  # random (untrained) weights: its firing rates, and spiking energies, mean little
     deployed: dict[str, Any] | None = None  # the Loihi-profile total of the converted network
 
     def to_json(self) -> dict[str, Any]:
         return {"setting": self.setting, "arch": self.arch, "config": self.config, "weights": self.weights,
-                "size": self.size, "energy_pj": self.energy_pj, "counts": self.counts.to_json(),
-                "deployed": self.deployed}
+                "random_weights": self.random_weights, "size": self.size, "energy_pj": self.energy_pj,
+                "dead": self.counts.dead(), "silent_neurons": self.counts.silent_neurons,
+                "counts": self.counts.to_json(), "deployed": self.deployed}
 
 
 @dataclass
@@ -59,6 +62,10 @@ class Comparison:
     profile: str = ""
     loihi_profile: str = ""
     image: str = ""
+
+    def random_weights(self, setting: str) -> list[str]:
+        """The networks of `setting` with random (untrained) weights."""
+        return [e.arch for e in self.entries if e.setting == setting and e.random_weights]
 
     def ratios(self, setting: str) -> dict[str, float]:
         """VLIFNet / ESDNet energy per convention (and on Loihi, when both were deployed)."""
@@ -92,7 +99,7 @@ def _weights_note(ckpt: zoo.Checkpoint) -> str:
     # a bundled model is named; the path of another machine's file means nothing to the reader
     known = start and resources.bundled_model(Path(start).stem) is not None
     after = f" after init from {Path(start).stem}" if known else " after init from another checkpoint" if start else ""
-    return f"trained ({steps} steps{after}): {name}" if steps else f"{name} (no training record)"
+    return f"trained ({steps} steps{after}): {name}" if steps else f"{name} ({weights_status(ckpt)[0]})"
 
 
 def _deploy(checkpoint: Path, image: torch.Tensor, size: int, profile: Profile) -> dict[str, Any]:
@@ -128,13 +135,14 @@ def run_comparison(small: dict[str, Path], deployable: Path | None, profile: Pro
             model = zoo.build(arch, **RELEASE)
             counts = count_float(model, image)
             result.entries.append(Entry("release", arch, dict(RELEASE), RANDOM_WEIGHTS, release_size, counts,
-                                        _price(counts, profile)))
+                                        _price(counts, profile), random_weights=True))
     image = calibration_images(image_path, small_size)[:1]
     for arch, path in small.items():
         on_stage(f"{arch} {path.name} at {small_size}x{small_size}")
         ckpt = zoo.read_checkpoint(path, arch)
         counts = count_float(zoo.build_from(ckpt), image)
-        entry = Entry("small", arch, ckpt.config, _weights_note(ckpt), small_size, counts, _price(counts, profile))
+        entry = Entry("small", arch, ckpt.config, _weights_note(ckpt), small_size, counts, _price(counts, profile),
+                      random_weights=weights_status(ckpt)[1])
         target = deployable if arch == "vlifnet" and deployable is not None else path
         on_stage(f"deploying {target.name} (fixed point, fast back end)")
         entry.deployed = _deploy(target, image, small_size, loihi)
@@ -152,17 +160,20 @@ def _config_text(config: dict[str, Any]) -> str:
 def comparison_table(result: Comparison) -> Table:
     t = Table(title=f"VLIFNet vs ESDNet energy per image ({result.profile}; deployed on {result.loihi_profile})",
               box=box.SIMPLE)
-    for col in ("setting", "network", "weights", "input", "spike rate", "activity", "strict", "ANN",
+    for col in ("setting", "network", "weights", "flags", "input", "spike rate", "activity", "strict", "ANN",
                 f"deployed ({result.loihi_profile})"):
-        t.add_column(col, justify="left" if col in ("setting", "network", "weights") else "right")
+        t.add_column(col, justify="left" if col in ("setting", "network", "weights", "flags") else "right")
     for e in result.entries:
         deployed = "-"
         if e.deployed:
             deployed = format_energy(e.deployed["energy_pj"])
             if e.deployed["unpriced"]:
                 deployed += "*"
-        t.add_row(e.setting, f"{e.arch} ({_config_text(e.config)})", e.weights, f"{e.size}x{e.size}, T={e.config.get('T', 4)}",
-                  f"{e.counts.spike_rate:.4f}", *[format_energy(e.energy_pj[c]) for c in CONVENTIONS], deployed)
+        flags = ", ".join(filter(None, ["RANDOM WEIGHTS" if e.random_weights else "",
+                                        f"{len(e.counts.dead())} dead" if e.counts.dead() else ""])) or "-"
+        t.add_row(e.setting, f"{e.arch} ({_config_text(e.config)})", e.weights, flags,
+                  f"{e.size}x{e.size}, T={e.config.get('T', 4)}", f"{e.counts.spike_rate:.4f}",
+                  *[format_energy(e.energy_pj[c]) for c in CONVENTIONS], deployed)
     return t
 
 
@@ -175,8 +186,17 @@ def comparison_lines(result: Comparison) -> list[str]:
             deployed = [e.deployed for e in result.entries if e.setting == setting and e.deployed]
             partial = any(d["unpriced"] for d in deployed)  # the ratio leaves the unpriced terms out
             parts = ", ".join(f"{k} {v:.1%}{'*' if k == 'loihi' and partial else ''}" for k, v in ratios.items())
-            lines.append(f"VLIFNet/ESDNet ({setting}): {parts}  (paper: {PAPER_RATIO:.0%})")
+            random = result.random_weights(setting)
+            if random:  # never beside the paper's claim without saying so
+                lines.append(f"VLIFNet/ESDNet ({setting}, RANDOM WEIGHTS: {', '.join(random)}): {parts}  "
+                             f"(random weights: not comparable with the paper's {PAPER_RATIO:.0%})")
+            else:
+                lines.append(f"VLIFNet/ESDNet ({setting}): {parts}  (paper: {PAPER_RATIO:.0%})")
     for e in result.entries:
+        dead = e.counts.dead()
+        if dead:
+            lines.append(f"warning: {e.setting} {e.arch}: {len(dead)} dead layers (no non-zero input on this image): "
+                         f"{', '.join(dead)}")
         spiking = e.energy_pj["activity"]
         if e.energy_pj["ann"]:
             lines.append(f"{e.setting} {e.arch}: activity-based SNN / ANN = {spiking / e.energy_pj['ann']:.1%}")
@@ -191,6 +211,6 @@ def comparison_lines(result: Comparison) -> list[str]:
         lines.append(f"release configuration: {RANDOM_NOTE}; counts are exact at every border (no area scaling); "
                      "not deployed (no deployable release checkpoint)")
     lines.append("activity: first conv and post-mean layers as MAC, spiking body as AC per measured non-zero input "
-                 "(not the paper's global-rate method: `compare --analytic`); strict: every non-binary input as MAC "
-                 "(NeuroBench); ANN: every op a MAC, once instead of T times")
+                 "(not the paper's global-rate method: `compare --analytic`); strict: binary inputs as AC, real-valued "
+                 "ones as MAC, all-zero (silent) ones as nothing (NeuroBench); ANN: every op a MAC, once instead of T times")
     return lines
