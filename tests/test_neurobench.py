@@ -111,3 +111,16 @@ def test_missing_neurobench_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None
     with pytest.raises(NeuroDeployError) as err:
         cross_check(_OneConv(torch.relu), _image())
     assert "\n" not in str(err.value) and "pip install neuro-deploy[neurobench]" in str(err.value)
+
+
+def test_the_cli_checks_the_bundled_models(capsys):
+    import json
+
+    from test_cli import run_cli
+
+    code, out, _ = run_cli(capsys, "cross-check", "neurobench", "vlifnet_small_deployable", "--size", "16",
+                           "--format", "json")
+    assert code == 0
+    (result,) = json.loads(out)
+    assert result["network"] == "vlifnet_small_deployable" and result["agree"]
+    assert result["ours_convs"] == result["neurobench_convs"] and result["ours_convs"]["Effective_ACs"] > 0

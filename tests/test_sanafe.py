@@ -1,0 +1,129 @@
+"""SANA-FE cross-check: the replay's synaptic events equal ours layer for layer, and the energies compare."""
+
+from __future__ import annotations
+
+import builtins
+import math
+import sysconfig
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from neuro_deploy.energy.profiles import load_profile
+from neuro_deploy.errors import NeuroDeployError
+
+pytest.importorskip("sanafe")
+
+from neuro_deploy.energy import sanafe_check  # noqa: E402
+from neuro_deploy.energy.sanafe_check import TERMS, check_file  # noqa: E402
+
+NETX_TESTS = Path(sysconfig.get_paths()["purelib"]) / "tests" / "lava" / "lib" / "dl" / "netx"  # lava-dl's own files
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """lava-dl's tiny.net (a conv net on a 3x16x16 input) replayed on 6 frames of random events."""
+    path = tmp_path_factory.mktemp("sanafe") / "x.npy"
+    np.save(path, (np.random.default_rng(0).random((6, 3, 16, 16)) * 200).astype(np.int32))
+    return check_file(NETX_TESTS / "tiny.net", path)
+
+
+def test_replay_synaptic_events_equal_ours_layer_for_layer(tiny):
+    assert [layer.name for layer in tiny.layers] == ["input", "layer/0", "layer/1", "layer/2"]
+    for layer in tiny.layers:
+        assert layer.sanafe_synops == layer.synops, layer.name  # SANA-FE's connection tables vs our fan-out maps
+        assert layer.sanafe_spikes == layer.spikes, layer.name  # the replay emits exactly our events
+    assert sum(layer.synops for layer in tiny.layers) > 0 and not tiny.mismatches
+    assert tiny.layers[2].synops > tiny.layers[3].synops > 0 and tiny.layers[1].synops == 0  # input neurons: no synapse
+
+
+def test_sanafe_energies_add_up_to_its_own_breakdown(tiny):
+    """The per-layer split of SANA-FE's energy is exactly its own per-category total."""
+    assert tiny.reconciles
+    mine = tiny.total("sanafe_pj")
+    assert math.isclose(mine["synapse"], tiny.sanafe_reported["synapse"], rel_tol=1e-9)
+    assert math.isclose(sum(mine.values()), tiny.sanafe_reported["total"], rel_tol=1e-9)
+    # every synapse of tiny.net is a conv: SANA-FE's conv unit prices each event
+    assert math.isclose(mine["synapse"], sum(x.sanafe_synops for x in tiny.layers) * tiny.unit_pj["synapse_conv"])
+
+
+def test_energy_terms_are_positive_and_set_side_by_side(tiny):
+    loihi = load_profile("loihi").terms
+    ours, theirs = tiny.total("ours_pj"), tiny.total("sanafe_pj")
+    for term in ("synapse", "neuron", "spike"):
+        assert ours[term] > 0 and theirs[term] > 0, term
+    assert theirs["message"] > 0  # one message per (spike, destination core): our profile has no such term
+    synops = sum(x.synops for x in tiny.layers)
+    assert math.isclose(ours["synapse"], synops * loihi["synop"].pj)  # tiny.net's events are all binary
+    spikes = sum(x.spikes for x in tiny.layers if x.placement == "neurocore")
+    assert math.isclose(ours["spike"], spikes * loihi["spike"].pj)
+    assert math.isclose(theirs["spike"], spikes * tiny.unit_pj["spike_out"])
+    json = tiny.to_json()
+    assert json["agree"] and json["reconciles"] and set(json["total"]["sanafe_pj"]) == set(TERMS)
+    assert json["chips"] == 1 and json["cores"] == 4  # a layer per core, all on tile 0: no mesh hops
+    assert json["total"]["hops"] == 0 and theirs["noc"] == 0
+
+
+def test_layers_on_other_tiles_pay_mesh_hops(tmp_path, monkeypatch):
+    """Spread one core per tile: every message between layers now crosses the mesh, and the NoC
+    term is SANA-FE's hops priced at its per-hop energies."""
+    path = tmp_path / "x.npy"
+    np.save(path, (np.random.default_rng(1).random((3, 3, 16, 16)) * 200).astype(np.int32))
+    plan = sanafe_check._plan
+
+    def one_core_per_tile(net, per_core, chip_cores):
+        layers = plan(net, per_core, chip_cores)
+        for i, layer in enumerate(layers):
+            layer.cores = [4 * (5 * i + 1)]  # tiles 1, 6, 11, 16
+        return layers
+
+    monkeypatch.setattr(sanafe_check, "_plan", one_core_per_tile)
+    check = check_file(NETX_TESTS / "tiny.net", path)
+    assert check.reconciles and not check.mismatches
+    hops = sum(x.hops for x in check.layers)
+    assert hops >= sum(x.messages for x in check.layers) > 0
+    energy = check.total("sanafe_pj")["noc"]
+    low, high = (min(v for k, v in check.unit_pj.items() if k.startswith("hop_")),
+                 max(v for k, v in check.unit_pj.items() if k.startswith("hop_")))
+    assert low * hops <= energy <= high * hops
+
+
+def test_missing_sanafe_is_one_line(monkeypatch):
+    real_import = builtins.__import__
+
+    def no_sanafe(name, *args, **kwargs):
+        if name == "sanafe" or name.startswith("sanafe."):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_sanafe)
+    with pytest.raises(NeuroDeployError) as err:
+        check_file(NETX_TESTS / "tiny.net", "unused.npy")
+    message = str(err.value)
+    assert "\n" not in message and "pip install neuro-deploy[sanafe]" in message
+
+
+def test_bad_chip_count_is_one_line(tmp_path):
+    path = tmp_path / "x.npy"
+    np.save(path, np.zeros((2, 3, 16, 16), np.int32))
+    with pytest.raises(NeuroDeployError, match="chips must be at least 1"):
+        check_file(NETX_TESTS / "tiny.net", path, chips=0)
+
+
+def test_the_cli_prints_the_check_and_agrees_with_the_module(tiny, tmp_path, capsys):
+    import json
+
+    from test_cli import run_cli
+
+    x = tmp_path / "x.npy"
+    np.save(x, (np.random.default_rng(0).random((6, 3, 16, 16)) * 200).astype(np.int32))
+    code, out, _ = run_cli(capsys, "cross-check", "sanafe", NETX_TESTS / "tiny.net", "--input", x, "--format", "json")
+    assert code == 0
+    got, expected = json.loads(out)["total"], tiny.to_json()["total"]  # the same input: the same replay
+    for key in ("synops", "sanafe_synops", "spikes", "sanafe_spikes", "messages", "hops"):
+        assert got[key] == expected[key], key
+    for side in ("ours_pj", "sanafe_pj"):  # the CLI's JSON keeps 6 significant digits
+        assert got[side] == pytest.approx(expected[side], rel=1e-5), side
+    code, out, _ = run_cli(capsys, "cross-check", "sanafe", NETX_TESTS / "tiny.net", "--input", x, "--layers")
+    assert code == 0 and "4 of 4 layers agree exactly" in out and "layer/2" in out
