@@ -633,10 +633,12 @@ def _show_energy(report: dict, fmt: str, json_out: Path | None, plot: Path | Non
 @click.option("--loihi-profile", default="loihi", show_default=True, help="Profile for the deployed networks.")
 @click.option("--analytic", is_flag=True,
               help="MACs from the architectures alone (no forward pass), priced by the paper's global-rate method.")
-@click.option("--preset", type=click.Choice(["paper"]),
-              help="paper: the original code's call (dim-24 VLIFNet, 256x256, T=4, rate 0.1642) vs the release ESDNet.")
+@click.option("--preset", type=click.Choice(["paper", "release-cpu"]),
+              help="paper: the original code's call (dim-24 VLIFNet, 256x256, T=4, rate 0.1642) vs the release ESDNet; "
+                   "release-cpu: both release configurations at the per-layer rates of their CPU-trained weights.")
 @click.option("--firing-rate", help="Analytic: R, vlifnet=R,esdnet=R (each R may be a file of per-layer rates, e.g. "
-                                   "from `neuro-deploy rates`), or a JSON of per-layer rates [default: 0.1642].")
+                                   "from `neuro-deploy rates`, or a bundled profile's name such as "
+                                   "esdnet_release_cpu), or a JSON of per-layer rates [default: 0.1642].")
 @click.option("--first-layer", type=click.Choice(["per-step", "once"]), default="per-step", show_default=True,
               help="Analytic: charge the first conv on every step or once (the image is the same on every step).")
 @click.option("--real-inputs", type=click.Choice(["ac", "mac"]), default="ac", show_default=True,

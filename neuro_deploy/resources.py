@@ -50,6 +50,16 @@ def bundled_model(name: str | Path) -> Path | None:
     return _as_path(entry)
 
 
+def rates_names() -> list[str]:
+    return sorted(e.name[:-len(".json")] for e in _folder("firing_rates").iterdir() if e.name.endswith(".json"))
+
+
+def bundled_rates(name: str) -> Path | None:
+    """Path of a bundled per-layer firing-rate profile named `name` (without `.json`), or None."""
+    entry = _folder("firing_rates") / f"{name}.json"
+    return _as_path(entry) if "/" not in name and entry.is_file() else None
+
+
 def models_folder() -> Path:
     """The folder of the bundled checkpoints and their model cards."""
     return _as_path(_folder("models"))

@@ -201,7 +201,7 @@ def test_specs_configure_the_networks(capsys):
     (("--firing-rate", "1.5"), "not a number in [0, 1]"),
     (("--firing-rate", "-0.1"), "not a number in [0, 1]"),
     (("--firing-rate", "vlifnet=0.2"), "no rate for esdnet"),
-    (("--firing-rate", "vlifnet=0.2,esdnet=abc"), "not a number nor a rates JSON file"),
+    (("--firing-rate", "vlifnet=0.2,esdnet=abc"), "not a number, a rates JSON file nor a bundled rate profile"),
     (("--firing-rate", "missing.json"), "rates file not found"),
     (("--size", "100"), "multiple of 8"),
     (("--timesteps", "0"), "at least 1"),

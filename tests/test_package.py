@@ -82,6 +82,7 @@ def test_wheel_installs_and_runs_bundled_models_and_profiles_from_another_folder
     names = zipfile.ZipFile(wheel).namelist()
     assert "neuro_deploy/hw_profiles/loihi.toml" in names
     assert "neuro_deploy/models/vlifnet_small_deployable.pt" in names
+    assert "neuro_deploy/firing_rates/esdnet_release_cpu.json" in names
 
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], tmp_path, env)
@@ -110,6 +111,8 @@ def test_wheel_installs_and_runs_bundled_models_and_profiles_from_another_folder
     _run([str(python), "-m", "neuro_deploy", "derain", "--model", "vlifnet_small_deployable", "--input", str(rainy),
           "-o", "clean.png"], elsewhere, env)
     assert (elsewhere / "clean.png").is_file()
+    analysis = json.loads(_run([cli, "compare", "--preset", "release-cpu", "--format", "json"], elsewhere, env).stdout)
+    assert analysis["networks"]["esdnet"]["rates_from"]["file"].startswith(str(site))  # the bundled rate profile
 
 
 @pytest.mark.parametrize("args", [[], ["--help"]])

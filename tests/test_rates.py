@@ -204,3 +204,26 @@ def test_bad_input_is_one_line_before_any_work(capsys, data, tmp_path):
         assert code == 2
         assert_one_line_error(code, err, fragment)
     assert not (tmp_path / "r.json").exists() and not (tmp_path / "r.txt").exists()
+
+
+def test_the_bundled_release_rates_price_the_trained_release_networks(capsys):
+    """`--preset release-cpu`: the release configurations at the per-layer rates measured on their
+    CPU-trained weights, read from the package data with their configurations."""
+    from neuro_deploy import resources
+
+    code, out, err = run_cli(capsys, "compare", "--preset", "release-cpu", "--format", "json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["preset"] == "release-cpu" and not result["random_weights"] and 0 < result["ratio"]
+    for arch in ("vlifnet", "esdnet"):
+        net = result["networks"][arch]
+        profile = json.loads(resources.bundled_rates(f"{arch}_release_cpu").read_text())
+        assert all(net["config"][k] == v for k, v in analytic.RELEASE[arch].items())  # the release configuration
+        assert net["rates_from"]["sha256"] == profile["sha256"] and net["rates_from"]["weights"].startswith("trained")
+        rated = {row["name"]: row["rate"] for row in net["layers"] if row["name"] in profile["rates"]}
+        assert rated == profile["rates"]  # every rated layer priced at its own measured rate
+    code, out, _ = run_cli(capsys, "compare", "--analytic", "--firing-rate",
+                           "vlifnet=vlifnet_release_cpu,esdnet=esdnet_release_cpu", "--format", "json")
+    assert code == 0 and json.loads(out)["ratio"] == result["ratio"]  # the names are the preset's profiles
+    code, _, err = run_cli(capsys, "compare", "--analytic", "--firing-rate", "vlifnet=nonesuch,esdnet=0.2")
+    assert_one_line_error(code, err, "nonesuch", "bundled rate profile", "esdnet_release_cpu")

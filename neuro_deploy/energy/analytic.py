@@ -36,7 +36,7 @@ from rich import box
 from rich.table import Table
 from torch import nn
 
-from neuro_deploy import zoo
+from neuro_deploy import resources, zoo
 from neuro_deploy.energy.counts import axis_patterns, mda_macs, refinement_macs, time_gate_macs
 from neuro_deploy.energy.hooks import FIRST
 from neuro_deploy.energy.profiles import Profile, Term
@@ -60,6 +60,10 @@ PRESETS: dict[str, dict[str, Any]] = {
                                       "use_refinement": False},
                           "esdnet": dict(RELEASE["esdnet"])},
               "size": 256, "T": 4, "rate": PAPER_RATE},
+    #: `--preset release-cpu`: both release configurations priced at the per-layer rates measured on
+    #: their CPU-trained weights (bundled profiles, neuro_deploy/firing_rates/README.md); the
+    #: configurations come with the rates
+    "release-cpu": {"size": 256, "rate": "vlifnet=vlifnet_release_cpu,esdnet=esdnet_release_cpu"},
 }
 CATEGORIES = {
     "first": "first layer (the image)",
@@ -452,12 +456,17 @@ def parse_rates(spec: str) -> dict[str, Rate]:
 
 
 def _scalar_or_file(value: str, where: str, arch: str | None) -> Rate:
+    """A rate, a rates JSON file, or the name of a bundled rate profile (`resources.rates_names()`)."""
     try:
         return _rate(float(value), f"{where} {value!r}")
     except ValueError:
         pass
+    bundled = resources.bundled_rates(value)
+    if bundled is not None and not Path(value).exists():
+        value = str(bundled)
     if not (value.endswith(".json") or Path(value).is_file()):
-        raise NeuroDeployError(f"{where} {value!r}: not a number nor a rates JSON file")
+        raise NeuroDeployError(f"{where} {value!r}: not a number, a rates JSON file nor a bundled rate profile "
+                               f"({', '.join(resources.rates_names())})")
     data = _read_json(value)
     if not isinstance(data, dict):
         raise NeuroDeployError(f"{where} {value}: expected a JSON object {{layer: rate}}")
@@ -732,16 +741,19 @@ def configure(profile: Profile, preset: str | None = None, vlifnet: str | None =
         raise NeuroDeployError(f"unknown preset {preset!r} (known: {', '.join(PRESETS)})")
     base = PRESETS.get(preset or "", {})
     given = {"vlifnet": vlifnet, "esdnet": esdnet}
-    rates = parse_rates(firing_rate) if firing_rate is not None else {a: base.get("rate", PAPER_RATE) for a in ARCHS}
+    preset_rate = base.get("rate", PAPER_RATE)
+    rates = parse_rates(firing_rate) if firing_rate is not None else parse_rates(preset_rate) \
+        if isinstance(preset_rate, str) else {a: preset_rate for a in ARCHS}
     T = T if T is not None else base.get("T")
     configs = {}
     for arch in ARCHS:
         measured = rates[arch] if isinstance(rates[arch], MeasuredTable) else None
-        if given[arch] is None and not base and measured is not None:
+        preset_config = base.get("configs", {}).get(arch)
+        if given[arch] is None and preset_config is None and measured is not None:
             configs[arch] = measured.config  # the network the rates were measured on
         else:
-            configs[arch] = resolve_config(arch, given[arch]) if given[arch] is not None or not base \
-                else dict(base["configs"][arch])
+            configs[arch] = resolve_config(arch, given[arch]) if given[arch] is not None or preset_config is None \
+                else dict(preset_config)
         if measured is not None:
             _check_measured_config(arch, configs[arch], T, measured)
     return run(configs, rates, Settings(first_layer, real_inputs, frozenset(exclude)), profile,
