@@ -209,10 +209,10 @@ def check_memory(net: NetworkFile, steps: int, keep_events: bool) -> None:
     """Refuse a run whose payloads would not fit, before it starts."""
     from neuro_deploy import memory
 
-    what, lower = (f"simulating {net.path} for {steps} steps", "lower --steps") if net.quantized.free_running else \
+    free = net.quantized.free_running
+    what, lower = (f"simulating {net.path} for {steps} steps", "lower --steps") if free else \
         (f"simulating {net.path} ({steps} steps per tile)", "use a smaller network")
-    memory.check(memory.run_bytes((n.shape for n in net.quantized.graph.nodes.values()), steps,
-                                  kept=int(keep_events)), what, lower)
+    memory.check(memory.run_bytes(net.quantized, steps if free else None, steps if keep_events else 0), what, lower)
 
 
 def lava_tile(net: NetworkFile, image: np.ndarray, on_step: Callable[[int, int], None] | None = None

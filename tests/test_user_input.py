@@ -131,6 +131,25 @@ def test_simulate_steps_beyond_memory_refused_at_once(capsys, tmp_path):
     assert code == 2 and not out.exists()
 
 
+def test_the_run_estimate_bounds_a_measured_fast_run(tmp_path):
+    """The estimate follows the fast back end (each node's window, freed after its last reader): at
+    least the peak a run really takes, and within a small factor of it, so no deployable network is
+    refused for memory it would not use (all steps of all nodes at once was 1,000x too high)."""
+    from neuro_deploy.convert import convert, write
+    from neuro_deploy.netx_io import read_network
+
+    write(convert(DEPLOYABLE, size=64), tmp_path / "m.net")
+    estimate = memory.run_bytes(read_network(tmp_path / "m.net").quantized)
+    # the peak resident size of the child itself (VmHWM: ru_maxrss would carry pytest's over the exec)
+    script = ("import re, torch; from neuro_deploy.netx_io import read_network; "
+              "from neuro_deploy.sim.fixed import run_fixed; net = read_network(%r); "
+              "peak = lambda: int(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)); "
+              "base = peak(); run_fixed(net.quantized, torch.rand(1, 3, 64, 64).double()); "
+              "print((peak() - base) * 1024)") % str(tmp_path / "m.net")
+    measured = int(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout)
+    assert measured <= estimate <= 4 * measured, (measured, estimate)
+
+
 def test_energy_beyond_memory_refused_at_once(capsys, tmp_path, deployable16, image16):
     report = tmp_path / "r.json"
     code, _, err = run_cli(capsys, "--max-memory", "1M", "energy", deployable16, "--input", image16, "--json-out", report)
