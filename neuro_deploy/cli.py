@@ -403,7 +403,8 @@ def view(network: Path, output: Path | None, energy_report: Path | None, no_brow
     output = output or network.with_suffix(".onnx")
     check_outputs([output], [network, energy_report])
     check_inputs([network, energy_report])
-    export(network, output, energy_report)
+    with progress("view", logs=False) as update:
+        export(network, output, energy_report, update)
     _note(f"wrote {output}")
     if export_only:
         return

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import onnx
@@ -104,15 +104,19 @@ def read_energy(report_path: str | Path) -> dict[str, dict[str, Any]]:
                                f"{type(exc).__name__} {exc}") from None
 
 
-def build_model(path: str | Path, energy: dict[str, dict[str, Any]] | None = None) -> onnx.ModelProto:
-    """The ONNX picture of the network file at `path`, with `energy` (from `read_energy`) on its nodes."""
+def build_model(path: str | Path, energy: dict[str, dict[str, Any]] | None = None,
+                on_layer: Callable[[int, int], None] | None = None) -> onnx.ModelProto:
+    """The ONNX picture of the network file at `path`, with `energy` (from `read_energy`) on its nodes;
+    `on_layer(done, total)` hears each node (seconds for a release-size network)."""
     net = read_network(path)
     q, graph = net.quantized, net.quantized.graph
     order = [n for n in graph.topological() if n in q.layers]
     if energy is not None and not set(energy) & set(order):
         raise NeuroDeployError(f"the energy report names none of the layers of {path}: it is another network's")
     nodes, shapes = [], []
-    for name in order:
+    for i, name in enumerate(order):
+        if on_layer is not None:
+            on_layer(i, len(order))
         node, layer = graph.nodes[name], q.layers[name]
         syns = [graph.nodes[s] for s in graph.inputs(name) if isinstance(graph.nodes[s], Synapse)]
         attrs = {"placement": placement(node), "module": node.module or "-", "shape": list(node.shape),
@@ -139,8 +143,9 @@ def build_model(path: str | Path, energy: dict[str, dict[str, Any]] | None = Non
     return model
 
 
-def export(path: str | Path, out: str | Path, energy_report: str | Path | None = None) -> None:
+def export(path: str | Path, out: str | Path, energy_report: str | Path | None = None,
+           on_layer: Callable[[int, int], None] | None = None) -> None:
     """Write the view of `path` to `out`, with the layers' numbers from `energy_report` when given."""
-    model = build_model(path, read_energy(energy_report) if energy_report is not None else None)
+    model = build_model(path, read_energy(energy_report) if energy_report is not None else None, on_layer)
     with atomic_path(out) as tmp:
         onnx.save(model, tmp)

@@ -185,11 +185,13 @@ def test_onnx_view_one_node_per_layer_and_netron_serves_it(tmp_path, esdnet_chec
     write(convert(esdnet_checkpoint, size=32), net)
     from neuro_deploy.onnx_view import export
 
-    export(net, tmp_path / "esd.onnx")
+    heard = []
+    export(net, tmp_path / "esd.onnx", on_layer=lambda done, total: heard.append((done, total)))
     model = onnx.load(tmp_path / "esd.onnx")
     onnx.checker.check_model(model)
     rows = describe(net)
     assert [n.name for n in model.graph.node] == [r["name"] for r in rows]
+    assert heard == [(i, len(rows)) for i in range(len(rows))]  # view's progress: one report per node
     assert {a.name for a in model.graph.node[1].attribute} >= {"placement", "shape", "synapse_weight_exp"}
     with socket.socket() as s:
         s.bind(("localhost", 0))
