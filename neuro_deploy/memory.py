@@ -110,8 +110,8 @@ def activation_bytes(arch: str, config: dict, batch: int, size: int | tuple[int,
         with torch.no_grad():
             model(torch.empty(batch, int(config.get("in_channels", 3)), h, w, device="meta"))
     finally:
-        for h in handles:
-            h.remove()
+        for handle in handles:
+            handle.remove()
     return total * timesteps / probe_t
 
 

@@ -23,7 +23,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from neuro_deploy.atomic import atomic_path
+from neuro_deploy.atomic import atomic_path, check_inputs
 from neuro_deploy.errors import NeuroDeployError
 from neuro_deploy.ir.graph import Synapse
 from neuro_deploy.netx_io import placement, read_network
@@ -84,10 +84,7 @@ def synapse_attributes(syns: list[Synapse], sources: list[str], quant: dict[str,
 def read_energy(report_path: str | Path) -> dict[str, dict[str, Any]]:
     """Per layer name: the numbers of an energy report worth showing on its node."""
     path = Path(report_path)
-    if path.is_dir():
-        raise NeuroDeployError(f"energy report {path} is a folder, not a file")
-    if not path.is_file():
-        raise NeuroDeployError(f"energy report not found: {path}")
+    check_inputs([path])
     try:
         report = json.loads(path.read_text())
         layers = report["layers"]

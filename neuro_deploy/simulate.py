@@ -218,7 +218,7 @@ def check_memory(net: NetworkFile, steps: int, keep_events: bool) -> None:
 def lava_tile(net: NetworkFile, image: np.ndarray, on_step: Callable[[int, int], None] | None = None
               ) -> tuple[torch.Tensor, dict[str, np.ndarray]]:
     """One tile (`(C,H,W)` or `(T,C,H,W)`) on Lava: its decoded output `(C,H,W)`, and every layer's
-    events; `on_step(step, steps)` hears how far the run is, about once a second."""
+    events; `on_step(step, steps)` hears how far the run is, every half second or so."""
     from neuro_deploy.sim.lava import run_lava
 
     events = run_lava(net.path, image, Drive(int(net.meta["steps"])), on_step=on_step).events

@@ -46,15 +46,23 @@ def _run(fn: Callable[[torch.Tensor], torch.Tensor], patch: torch.Tensor) -> tor
     return out
 
 
+def _grid(h: int, w: int, tile: int, overlap: int, multiple: int) -> tuple[list[int], list[int], int, int]:
+    """Where `tiled_apply` cuts an `h x w` image: the tiles' row and column offsets in the image padded
+    to `multiple`, and the tiles' height and width."""
+    big_h, big_w = h + -h % multiple, w + -w % multiple
+    step = tile - overlap
+    return _starts(big_h, tile, step), _starts(big_w, tile, step), min(tile, big_h), min(tile, big_w)
+
+
 def tile_shape(h: int, w: int, tile: int, multiple: int = 8) -> tuple[int, int]:
     """The `(h, w)` every tile of an `h x w` image has (the image padded to `multiple`, cut to `tile`)."""
-    return min(tile, h + -h % multiple), min(tile, w + -w % multiple)
+    return _grid(h, w, tile, 0, multiple)[2:]
 
 
 def tile_count(h: int, w: int, tile: int, overlap: int, multiple: int = 8) -> int:
     """How many tiles `tiled_apply` runs on an `h x w` image."""
-    big_h, big_w = h + -h % multiple, w + -w % multiple
-    return len(_starts(big_h, tile, tile - overlap)) * len(_starts(big_w, tile, tile - overlap))
+    ys, xs, _, _ = _grid(h, w, tile, overlap, multiple)
+    return len(ys) * len(xs)
 
 
 @torch.no_grad()
@@ -83,8 +91,7 @@ def tiled_apply(
     h, w = img.shape[-2:]
     x = _pad_end(_pad_end(img, 2, -h % multiple), 3, -w % multiple)
     big_h, big_w = x.shape[-2:]
-    step = tile - overlap
-    ys, xs = _starts(big_h, tile, step), _starts(big_w, tile, step)
+    ys, xs, th, tw = _grid(h, w, tile, overlap, multiple)
     total = len(ys) * len(xs)
     if total == 1:
         out = _run(fn, x)
@@ -96,7 +103,6 @@ def tiled_apply(
     acc_dtype = torch.float32 if x.device.type == "mps" else torch.float64
     acc = torch.zeros(x.shape, dtype=acc_dtype, device=x.device)
     weight_sum = torch.zeros((big_h, big_w), dtype=acc_dtype, device=x.device)
-    th, tw = min(tile, big_h), min(tile, big_w)
     origins = [(y0, x0) for y0 in ys for x0 in xs]
     for start in range(0, total, max(1, batch)):
         group = origins[start:start + max(1, batch)]

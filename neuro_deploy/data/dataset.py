@@ -7,17 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
-from neuro_deploy.data.images import IMAGE_EXTENSIONS, read_image
+from neuro_deploy.data.images import image_files, read_image
 from neuro_deploy.errors import NeuroDeployError
 
 
 def _image_names(folder: Path) -> set[str]:
-    """Image file names in `folder`; dot-files (e.g. half-written temporaries) are skipped."""
-    return {
-        p.name
-        for p in folder.iterdir()
-        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS
-    }
+    return {p.name for p in image_files(folder)}
 
 
 class PairedDataset:

@@ -23,6 +23,12 @@ FORMATS: dict[str, str] = {
 }
 IMAGE_EXTENSIONS = frozenset(FORMATS)
 
+
+def image_files(folder: Path) -> list[Path]:
+    """The image files in `folder`, sorted by name; dot-files (e.g. half-written temporaries) are skipped."""
+    return sorted(p for p in folder.iterdir()
+                  if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS)
+
 _SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I"}
 
 

@@ -741,19 +741,21 @@ def configure(profile: Profile, preset: str | None = None, vlifnet: str | None =
         raise NeuroDeployError(f"unknown preset {preset!r} (known: {', '.join(PRESETS)})")
     base = PRESETS.get(preset or "", {})
     given = {"vlifnet": vlifnet, "esdnet": esdnet}
-    preset_rate = base.get("rate", PAPER_RATE)
-    rates = parse_rates(firing_rate) if firing_rate is not None else parse_rates(preset_rate) \
-        if isinstance(preset_rate, str) else {a: preset_rate for a in ARCHS}
+    spec = firing_rate if firing_rate is not None else base.get("rate", PAPER_RATE)  # a preset's: a number or a spec
+    rates = parse_rates(spec) if isinstance(spec, str) else dict.fromkeys(ARCHS, spec)
     T = T if T is not None else base.get("T")
     configs = {}
     for arch in ARCHS:
         measured = rates[arch] if isinstance(rates[arch], MeasuredTable) else None
         preset_config = base.get("configs", {}).get(arch)
-        if given[arch] is None and preset_config is None and measured is not None:
+        if given[arch] is not None:
+            configs[arch] = resolve_config(arch, given[arch])
+        elif preset_config is not None:
+            configs[arch] = dict(preset_config)
+        elif measured is not None:
             configs[arch] = measured.config  # the network the rates were measured on
         else:
-            configs[arch] = resolve_config(arch, given[arch]) if given[arch] is not None or preset_config is None \
-                else dict(preset_config)
+            configs[arch] = resolve_config(arch, None)
         if measured is not None:
             _check_measured_config(arch, configs[arch], T, measured)
     return run(configs, rates, Settings(first_layer, real_inputs, frozenset(exclude)), profile,
@@ -854,13 +856,10 @@ def analysis_lines(a: Analysis, parameter: str = "esdnet-rate", target: float = 
                      f"(it misses {missed}); firing rate {_rate_text(p.rate)}; SNN/ANN {p.energy_pj / p.ann_pj:.1%}")
         lines.extend(_measured_lines(arch, p))
     solved = solve(a, parameter, target)
-    if a.random_weights:  # never beside the paper's claim without saying so
-        lines.append(f"VLIFNet/ESDNet = {a.ratio:.1%} at rates of RANDOM (untrained) weights "
-                     f"({', '.join(a.random_weights)}): not comparable with the paper's {PAPER_RATIO:.0%}"
-                     + (f"; preset {a.preset}" if a.preset else ""))
-    else:
-        lines.append(f"VLIFNet/ESDNet = {a.ratio:.1%} (paper: {PAPER_RATIO:.0%})"
-                     + (f"; preset {a.preset}" if a.preset else ""))
+    claim = (f"at rates of RANDOM (untrained) weights ({', '.join(a.random_weights)}): not comparable with the "
+             f"paper's {PAPER_RATIO:.0%}" if a.random_weights  # never beside the paper's claim without saying so
+             else f"(paper: {PAPER_RATIO:.0%})")
+    lines.append(f"VLIFNet/ESDNet = {a.ratio:.1%} {claim}" + (f"; preset {a.preset}" if a.preset else ""))
     lines.append(f"{parameter} giving {target:.1%}: " + ("none (the ratio does not depend on it)" if solved is None else
                  f"{solved:.4f}" + ("" if 0 <= solved <= 1 else " (outside [0, 1]: unreachable)")))
     lines.append(f"settings: first layer {a.settings.first_layer}, real-valued inputs as {a.settings.real_inputs.upper()}, "

@@ -30,11 +30,11 @@ import torch
 from torch import nn
 
 from neuro_deploy import zoo
-from neuro_deploy.convert import BUNDLED_CALIBRATION, calibration_images
+from neuro_deploy.convert import calibration_images
+from neuro_deploy.energy.compare import DEFAULT_IMAGE
 from neuro_deploy.energy.hooks import FloatCounts, count_float
 from neuro_deploy.errors import NeuroDeployError
 
-DEFAULT_IMAGE = BUNDLED_CALIBRATION / "rain_demo.png"
 KEYS = ("Effective_ACs", "Effective_MACs", "Dense")
 FLOAT32_EXACT = 2**24  # NeuroBench's float32 sums hold every integer below this
 FLOAT32_RELATIVE = 2**-20  # above it, a float32 sum's rounding: measured up to ~1e-7 (2**-23) of the count
@@ -218,22 +218,3 @@ def summary_lines(result: NeuroBenchCheck, layers: bool = False) -> list[str]:
             lines.append(f"  {layer.name:55} {layer.kind:10} {layer.agreement:8} "
                          + "  ".join(f"{k} {layer.ours[k]:,}/{layer.neurobench[k]:,}" for k in KEYS))
     return lines
-
-
-def main(argv: list[str] | None = None) -> None:
-    """`python -m neuro_deploy.energy.neurobench_check [CHECKPOINT ...] [--size N] [--layers]`."""
-    import argparse
-
-    parser = argparse.ArgumentParser(description="Our strict counts against NeuroBench's SynapticOperations")
-    parser.add_argument("checkpoints", nargs="*",
-                        default=["vlifnet_small_deployable", "vlifnet_small", "esdnet_small"])
-    parser.add_argument("--size", type=int, default=32)
-    parser.add_argument("--image", type=Path, default=DEFAULT_IMAGE)
-    parser.add_argument("--layers", action="store_true", help="print every layer")
-    args = parser.parse_args(argv)
-    for checkpoint in args.checkpoints:
-        print("\n".join(summary_lines(check_checkpoint(checkpoint, args.size, args.image), args.layers)))
-
-
-if __name__ == "__main__":
-    main()

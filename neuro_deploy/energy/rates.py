@@ -25,10 +25,11 @@ import torch
 from neuro_deploy import zoo
 from neuro_deploy.atomic import atomic_path
 from neuro_deploy.convert import calibration_images
-from neuro_deploy.data.images import IMAGE_EXTENSIONS
+from neuro_deploy.data.images import IMAGE_EXTENSIONS, image_files
 from neuro_deploy.energy import analytic
 from neuro_deploy.energy.hooks import count_float
 from neuro_deploy.errors import NeuroDeployError
+
 
 def weights_status(ckpt: zoo.Checkpoint) -> tuple[str, bool]:
     """(what the weights are, whether they are known to be random): a training record with steps is
@@ -52,8 +53,7 @@ def image_paths(data: Path, limit: int | None = None) -> list[Path]:
         raise NeuroDeployError(f"image folder {data} does not exist" if not data.exists() else
                                f"{data} is not a folder")
     folder = data / "input" if (data / "input").is_dir() else data
-    paths = sorted(p for p in folder.iterdir()
-                   if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTENSIONS)
+    paths = image_files(folder)
     if not paths:
         raise NeuroDeployError(f"no images in {folder} (extensions: {', '.join(sorted(IMAGE_EXTENSIONS))})")
     if limit is not None and limit < 1:

@@ -44,16 +44,15 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 import torch.nn.functional as F
-from threadpoolctl import threadpool_limits
 
-from neuro_deploy.energy.counts import Counts, NetworkCounter
+from neuro_deploy.energy.counts import Counts
 from neuro_deploy.energy.profiles import Profile, load_profile
 from neuro_deploy.energy.report import layer_terms, price
+from neuro_deploy.energy.run import run_input, simulate_and_count
 from neuro_deploy.errors import NeuroDeployError
 from neuro_deploy.ir.graph import Synapse, pair
 from neuro_deploy.ir.quantized import Drive
 from neuro_deploy.netx_io import NetworkFile, placement, read_network
-from neuro_deploy.simulate import read_events, read_input, run_steps, simulate
 
 #: energy terms set side by side (pJ); ours from the profile, SANA-FE's from its architecture
 TERMS = ("synapse", "neuron", "spike", "message", "noc")
@@ -227,25 +226,19 @@ def connections(syn: Synapse, mantissa: np.ndarray, src_shape: tuple[int, ...], 
 
 def record(net: NetworkFile, x: np.ndarray, drive: Drive | None = None) -> tuple[Counts, list[dict[str, np.ndarray]]]:
     """Our counts of one run, and per tile every layer's `[steps, neurons]` mask of non-zero payloads."""
-    counter = NetworkCounter(net, drive.steps if drive is not None else None)
-    runs: dict[int, Any] = {}
+    q = net.quantized
+    steps = drive.steps if q.free_running and drive is not None else int(net.meta["steps"])
+    sizes = {n: int(np.prod(q.graph.nodes[n].shape)) for n in q.layers}
     masks: dict[int, dict[str, np.ndarray]] = {}
-    sizes = {n: int(np.prod(net.quantized.graph.nodes[n].shape)) for n in counter.order}
 
-    def on_events(tile: int, layer: str, first: int, payload: torch.Tensor) -> None:
-        if tile not in runs:
-            runs[tile] = counter.start()
-            masks[tile] = {n: np.zeros((counter.steps, sizes[n]), bool) for n in counter.order}
-        counter.add(runs[tile], layer, first, payload)
+    def mark(tile: int, layer: str, first: int, payload: torch.Tensor) -> None:
+        if tile not in masks:
+            masks[tile] = {n: np.zeros((steps, sizes[n]), bool) for n in q.layers}
         active = np.asarray(payload).reshape(payload.shape[0], -1) != 0
         masks[tile][layer][first:first + active.shape[0]] |= active
 
-    with threadpool_limits(1, user_api="blas"):
-        simulate(net, x, "fast", on_events=on_events, drive=drive)
-    total, *rest = (counter.finish(runs[k]) for k in sorted(runs))
-    for counts in rest:
-        total.add(counts)
-    return total, [masks[k] for k in sorted(masks)]
+    counts = simulate_and_count(net, x, "fast", drive=drive, also=mark)[1]
+    return counts, [masks[k] for k in sorted(masks)]
 
 
 # ---- the replay ---------------------------------------------------------------------------------
@@ -448,10 +441,5 @@ def check_file(path: str | Path, input_path: str | Path, steps: int | None = Non
     `neuro-deploy energy` reads it (a plain netx file: `steps` steps)."""
     _sanafe()
     net = read_network(path)
-    if net.quantized.free_running:
-        x = read_events(input_path, net)
-        return cross_check(net, x, Drive(run_steps(net, x, steps)), profile, chips)
-    if steps is not None:
-        raise NeuroDeployError(f"--steps applies to plain netx files; {path} sets its own steps per image")
-    x = read_input(input_path, int(net.meta["input_shape"][0]), int(net.meta["settings"]["timesteps"]))
-    return cross_check(net, x, profile=profile, chips=chips)
+    x, drive = run_input(net, input_path, steps)
+    return cross_check(net, x, drive, profile, chips)
