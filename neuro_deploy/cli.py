@@ -385,6 +385,45 @@ def inspect(network: Path, as_json: bool, skip_layers: tuple[str, ...]) -> None:
 
 @cli.command()
 @click.argument("network", type=click.Path(path_type=Path))
+@click.option("--skip-first", default=0, show_default=True, help="Leave the first N layers off the chip "
+              "(netx's skip_layers).")
+@click.option("--board", help="oheo-gulch, kapoho-point or hala-point [default: the smallest that holds it].")
+@click.option("--chips", type=int, help="Check the plan against this many chips instead of a board.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--input", "input_path", type=click.Path(path_type=Path),
+              help="Time the plan on a fast run of this input instead of the worst case.")
+@click.option("--steps", type=int, help="Plain netx file with --input: steps to run (default: its tSample).")
+@click.option("--require-fit", is_flag=True, help="Exit 3 when the network does not fit the board or chips.")
+@click.option("--plot", type=click.Path(path_type=Path), help="Cores per layer and each budget's use (.png, .pdf, .svg).")
+def plan(network: Path, skip_first: int, board: str | None, chips: int | None, fmt: str, input_path: Path | None,
+         steps: int | None, require_fit: bool, plot: Path | None) -> None:
+    """Loihi 2 deployment plan: cores per layer (Intel's compiler's blocks), chips, fit, time per step and image."""
+    import json
+
+    from neuro_deploy.deploy import render
+    from neuro_deploy.deploy.plan import plan as make_plan
+
+    check_outputs([plot], [network, input_path])
+    check_inputs([network, input_path])
+    if plot is not None:
+        render.check_plot_path(plot)
+    result = make_plan(network, skip_first, board, chips, input_path, steps)
+    if fmt == "json":
+        click.echo(json.dumps(result.to_json(), indent=1))
+    else:
+        _console().print(render.table(result))
+        click.echo("\n".join(render.summary_lines(result)))
+    if plot is not None:
+        render.plot(result, plot)
+        _note(f"wrote {plot}", err=fmt != "table")
+    if not result.fits:
+        click.echo(f"does not fit {result.board}: needs {result.chips} chips ({result.cores:,} cores)", err=True)
+        if require_fit:
+            sys.exit(3)
+
+
+@cli.command()
+@click.argument("network", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="ONNX file (default: NETWORK with .onnx).")
 @click.option("--energy", "energy_report", type=click.Path(path_type=Path),
               help="Energy report (energy --json-out, simulate --energy): each layer's spikes, rate, synaptic "

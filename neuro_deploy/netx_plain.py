@@ -257,6 +257,9 @@ def _read(groups: h5py.Group, path: str, skip: tuple[str, ...] = ()) -> tuple[Qu
                 block = _neuron(g["neuron"], name, True, f"{where}/neuron")
                 previous = net.layer(block.node, shape, block.payload_bits, block.params, previous)
             continue
+        if previous is None and kind == "dense":  # netx feeds a leading dense layer from an external port
+            input_shape = (_fan_in(g, where),)
+            previous = net.layer(Input("input", encoding="events", channels=input_shape[0]), input_shape, 1)
         if previous is None:
             raise NeuroDeployError(f"{where}: {kind} layer without an input layer before it")
         if "delay" in g and kind == "conv":  # netx's create_conv ignores the key; Lava's Conv has no delays
@@ -331,6 +334,17 @@ def _dense(g: h5py.Group, name: str, shape: tuple[int, ...], previous: tuple[int
     src = _shape3(previous)
     return Synapse(f"{name}.synapse", name, weight=weight.reshape(n, *src), width=n, dense=True,
                    delays=None if delays is None else delays.reshape(n, *src)), exp
+
+
+def _fan_in(g: h5py.Group, where: str) -> int:
+    """The input size of a dense layer that no input layer precedes: `inFeatures`, else its weight's
+    columns (netx sizes the external port from the weight it reads)."""
+    if "inFeatures" in g:
+        return _int(g, "inFeatures", where)
+    w = np.asarray(_get(g, "weight", where))
+    if w.ndim != 2 or min(w.shape) < 1:
+        raise NeuroDeployError(f"{where}/weight has shape {w.shape}: a leading dense layer needs (out, in) weights")
+    return int(w.shape[1])
 
 
 def _delay(g: h5py.Group, shape: tuple[int, int], where: str) -> np.ndarray | None:
