@@ -23,7 +23,7 @@ from neuro_deploy.energy.profiles import DEFAULT_PROFILES
 from neuro_deploy.errors import NeuroDeployError
 from neuro_deploy.netx_io import NetworkFile, read_network, write_network
 
-__all__ = ["Network", "SimulationResult", "convert", "load_network"]
+__all__ = ["Network", "SimulationResult", "convert", "load_network", "plan"]
 
 
 @dataclass
@@ -144,3 +144,12 @@ def convert(checkpoint: str | Path, **options: Any) -> Network:
 def load_network(path: str | Path) -> Network:
     """Read a `.net` file written by `neuro-deploy convert` or `Network.save`."""
     return Network(read_network(path))
+
+
+def plan(path: str | Path, skip_first: int = 0, board: str | None = None, chips: int | None = None,
+         input_path: str | Path | None = None) -> dict[str, Any]:
+    """The Loihi 2 deployment plan of a network file (`neuro-deploy plan --format json`'s object):
+    cores per layer, chips, whether `board` (or `chips`) holds it, time per step and per image."""
+    from neuro_deploy.deploy.plan import plan as make_plan
+
+    return make_plan(path, skip_first, board, chips, input_path).to_json()

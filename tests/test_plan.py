@@ -100,3 +100,10 @@ def test_not_fitting_is_a_result_and_require_fit_exits_3(capsys, monkeypatch) ->
     with pytest.raises(SystemExit) as exc:
         main(["plan", str(PILOTNET), "--skip-first", "1", "--chips", "2", "--require-fit"])
     assert exc.value.code == 3
+
+
+def test_python_api_gives_the_commands_plan() -> None:
+    import neuro_deploy
+
+    result = neuro_deploy.plan(OXFORD, chips=1)
+    assert result["cores"] == 4 and result["fits"] and [r["cores"] for r in result["layers"]] == [0, 2, 2]

@@ -141,19 +141,25 @@ def synaptic_memory(syn: Incoming, block_neurons: int, block_channels: int, laye
     sparse: each input axon a list of its non-zero synapses into the block, with the dense entry
     size; a delayed synapse adds its delay field to every entry (docs/loihi-target.md, section 4)."""
     entry = syn.bits + DENSE_EXTRA_BITS.value + (DELAY_BITS.value if syn.process.startswith("Delay") else 0)
-    if syn.process == "Conv":
+    if is_conv(syn):
         return syn.taps * _words(block_channels * syn.bits)
     if syn.process in ("Dense", "DelayDense"):
         return syn.source_neurons * _words(DENSE_HEADER_BITS.value + block_neurons * entry)
-    per_axon = syn.synapses * block_neurons / layer_neurons / syn.source_neurons
-    return math.ceil(syn.source_neurons * (DENSE_HEADER_BITS.value + per_axon * entry) / WORD_BITS.value)
+    axons = input_axons(syn, block_neurons, layer_neurons)
+    entries = syn.synapses * block_neurons / layer_neurons
+    return math.ceil((axons * DENSE_HEADER_BITS.value + entries * entry) / WORD_BITS.value)
+
+
+def is_conv(syn: Incoming) -> bool:
+    """A shared-kernel synapse: Lava's Conv, or a conv with one axonal delay (no per-weight field)."""
+    return syn.process in ("Conv", "DelayConv")
 
 
 def input_axons(syn: Incoming, block_neurons: int, layer_neurons: int) -> int:
     """Axons a block receives `syn` on: one per source neuron for dense and sparse synapses (a sparse
     one's sources spread over the blocks); a conv's spikes arrive on shared axons, one per synapse
     (the PilotNet log shows 1 or 2 per conv core)."""
-    if syn.process == "Conv":
+    if is_conv(syn):
         return 1
     if syn.process in ("Dense", "DelayDense"):
         return syn.source_neurons
@@ -203,7 +209,7 @@ def partition(layer: LayerPlan, incoming: list[Incoming]) -> None:
         bw, bh, bc = block
         if layer.dense:
             block = (1, 1, math.ceil(bc / ratio))
-        elif any(s.process == "Conv" for s in incoming) and bc > 1 and use["input_axons"] <= BUDGETS["input_axons"].value:
+        elif any(is_conv(s) for s in incoming) and bc > 1 and use["input_axons"] <= BUDGETS["input_axons"].value:
             block = (bw, bh, _pow2_floor(bc / ratio))  # a conv kernel's memory follows the block's channels
         elif bw > 1:
             block = (_pow2_floor(bw / ratio), bh, bc)
@@ -373,7 +379,7 @@ def _output_axons(layers: list[LayerPlan], incoming: dict[str, list[Incoming]]) 
             src = by_name.get(s.source)
             if src is None or not src.cores or not dst.cores:
                 continue
-            src.use["output_axons"] += max(1, math.ceil(dst.cores / src.cores)) if s.process == "Conv" \
+            src.use["output_axons"] += max(1, math.ceil(dst.cores / src.cores)) if is_conv(s) \
                 else src.use["neurons"]
 
 
