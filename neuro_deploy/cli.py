@@ -317,14 +317,20 @@ def train(arch: str, dim: int, en_blocks: str, de_blocks: str, timesteps: int, r
 @click.option("--allow-violations", is_flag=True,
               help="Write the file even where it breaks Loihi's limits (listed in the file and by inspect).")
 @click.option("--json", "as_json", is_flag=True, help="Print the quantization report as a JSON object.")
+@click.option("--dt", type=float, help="NIR graph: the time step in seconds (default: the graph's metadata, else 1e-4).")
 def convert(checkpoint: Path, arch: str | None, output: Path, calibrate: Path | None, timesteps: int | None,
             size: int, strict: bool, headroom: float, payload_bits: int = 12, allow_violations: bool = False,
-            as_json: bool = False) -> None:
+            as_json: bool = False, dt: float | None = None) -> None:
     """Quantize a trained network (CHECKPOINT: a file or a bundled model's name, e.g.
-    vlifnet_small_deployable) to Loihi fixed point and write its HDF5 (netx) description."""
+    vlifnet_small_deployable, or a NIR graph MODEL.nir) to Loihi fixed point and write its HDF5 (netx) description."""
     from neuro_deploy import convert as conversion
 
     check_outputs([output], [checkpoint, calibrate])
+    if checkpoint.suffix.lower() == ".nir":
+        _convert_nir(checkpoint, output, calibrate, dt, as_json)
+        return
+    if dt is not None:
+        raise NeuroDeployError("--dt applies to NIR graphs (MODEL.nir)")
     with progress("convert", logs=False) as update:
         result = conversion.convert(checkpoint, arch, calibrate, size, timesteps, strict, headroom, payload_bits,
                                     allow_violations, on_stage=update)
@@ -349,6 +355,48 @@ def convert(checkpoint: Path, arch: str | None, output: Path, calibrate: Path | 
           f"{meta['steps']} steps per tile (the output's latency: {meta['latency']})")
     for violation in meta["violations"]:
         click.echo(f"violates Loihi's limits: {violation}", err=True)
+
+
+def _convert_nir(model: Path, output: Path, calibrate: Path | None, dt: float | None, as_json: bool) -> None:
+    """`convert MODEL.nir`: the NIR front end (neuro_deploy/nir_convert.py), a plain netx file out."""
+    from neuro_deploy.nir_convert import convert_nir
+
+    check_inputs([model, calibrate])
+    result = convert_nir(model, output, calibrate, dt)
+    summary = {"output": str(output), "dt": result.chain.dt, "dt_source": result.dt_source,
+               "calibrated": result.calibrated, "input_shape": list(result.chain.input_shape),
+               "layers": [{"node": s.name, "kind": s.neuron.kind, "synapse": layer.kind, "shape": list(layer.shape),
+                           "scale": scale, "vth": layer.vth, "v_decay": layer.v_decay, "i_decay": layer.i_decay}
+                          for s, layer, scale in zip(result.chain.stages, result.layers, result.scales)]}
+    if as_json:
+        click.echo(_json(summary))
+        return
+    click.echo(f"dt = {result.chain.dt:g} s ({result.dt_source})")
+    for layer in summary["layers"]:
+        click.echo(f"  {layer['node']}: {layer['kind']} via {layer['synapse']} {layer['shape']}, vth {layer['vth']}, "
+                   f"vDecay {layer['v_decay']}, iDecay {layer['i_decay']}, {layer['scale']:.4g} units per unit")
+    _note(f"wrote {output}: a plain netx file of {len(result.layers)} layers, input {summary['input_shape']}"
+          f"{'' if result.calibrated else ' (no --calibrate: state ranges bounded from the weights)'}")
+
+
+@cli.command()
+@click.argument("network", type=click.Path(path_type=Path))
+@click.option("--nir", "nir_path", required=True, type=click.Path(path_type=Path), help="NIR graph to write (.nir).")
+@click.option("--dt", default=1e-4, show_default=True, type=float, help="The time step the NIR time constants assume.")
+def export(network: Path, nir_path: Path, dt: float) -> None:
+    """Write a network file (plain netx, or the spiking chain of a converted one) as a NIR graph."""
+    from neuro_deploy.netx_io import read_network
+    from neuro_deploy.nir_export import export_nir, write_nir
+
+    check_inputs([network])
+    check_outputs([nir_path], [network])
+    if not dt > 0:
+        raise NeuroDeployError(f"--dt {dt}: expected a positive number of seconds")
+    result = export_nir(read_network(network), dt)
+    write_nir(result.graph, nir_path)
+    _note(f"wrote {nir_path}: {result.layers} neuron layers at dt {dt:g} s")
+    if result.left_out:
+        click.echo(f"not exported (NIR has no primitive for them): {'; '.join(result.left_out)}", err=True)
 
 
 @cli.command()
