@@ -137,11 +137,19 @@ def quantize(f: Folded, peak: float, headroom: float) -> tuple[PlainLayer, float
                                "the threshold's units) and would be lost")
     kind = {"identity": "input"}.get(syn.kind, syn.kind)
     layer = PlainLayer(kind, f.stage.shape, int(round(cell.du * 4096)), min(4095, int(round(cell.dv * 4096))), vth,
-                       weight=np.round(f.weight * scale), bias=bias, stride=syn.stride, padding=syn.padding,
+                       weight=_mantissas(f.weight * scale, scale == 1.0), bias=bias, stride=syn.stride, padding=syn.padding,
                        delays=syn.delays)
     if kind == "dense" and not np.any(layer.weight):
         raise NeuroDeployError(f"node {f.stage.name}: its weights all round to 0 (netx cannot load such a layer)")
     return layer, scale
+
+
+def _mantissas(weight: np.ndarray, kept: bool) -> np.ndarray:
+    """Integer weights; mixed-sign ones even, as Loihi drops their last bit (LIMITS["weight_mixed"]),
+    unless the layer keeps integers it was given (scale 1)."""
+    if kept or weight.min() >= 0 or weight.max() <= 0:
+        return np.round(weight)
+    return np.round(weight / 2) * 2
 
 
 def _explicit_identity(stage: Stage) -> Stage:
