@@ -36,7 +36,7 @@ LIMITS = {lim.name: lim for lim in (
           "lava/utils/weightutils.py:250-295 (clip_weights)"),
     Limit("weight_exp", -7, 7, "weight exponent (Loihi 1 wgtExp; assumed for Loihi 2)",
           "nengo_loihi/builder/validate.py:103 (-7 <= weight_exp <= 7)"),
-    Limit("conv_accumulator", *_signed(24), "Conv sum before weight_exp (wrapped to 24 bits)",
+    Limit("conv_accumulator", *_signed(24), "Conv (and DelayConv) sum before weight_exp (wrapped to 24 bits)",
           "lava/proc/conv/models.py:78-79 (signed_clamp bits=24)"),
     Limit("sparse_accumulator", *_signed(32), "Dense/Sparse and their delay variants: sum before weight_exp (int32)",
           "lava/proc/sparse/models.py:58-114, :365-372; lava/proc/dense/models.py (int32 weights.dot)"),
@@ -79,18 +79,18 @@ def neuron_process(node: Node, params: NeuronParams) -> str:
 
 
 def synapse_process(syn: Synapse) -> str:
-    """The Lava process that realises a synapse: Conv where it can, Sparse for the bilinear
-    upsampling stage, DelaySparse for a delayed synapse; a plain netx file's dense blocks are
-    Dense, or DelayDense with per-synapse delays."""
+    """The Lava process that realises a synapse: Conv where it can, DelayConv (Conv with one
+    axonal delay) for a delayed conv, Sparse for the bilinear upsampling stage, DelaySparse for a
+    delayed one; a plain netx file's dense blocks are Dense, or DelayDense with per-synapse delays."""
     if syn.dense:
         return "Dense" if syn.delays is None else "DelayDense"
-    if syn.delay > 0:
-        return "DelaySparse"
-    return "Sparse" if syn.upsample > 1 else "Conv"
+    if syn.upsample > 1:
+        return "DelaySparse" if syn.delay > 0 else "Sparse"
+    return "DelayConv" if syn.delay > 0 else "Conv"
 
 
 def accumulator_limit(syn: Synapse) -> Limit:
-    return LIMITS["conv_accumulator" if synapse_process(syn) == "Conv" else "sparse_accumulator"]
+    return LIMITS["conv_accumulator" if synapse_process(syn) in ("Conv", "DelayConv") else "sparse_accumulator"]
 
 
 @dataclass(frozen=True)

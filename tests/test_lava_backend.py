@@ -83,7 +83,7 @@ def test_lava_run_of_the_bundled_deployable_model_equals_the_fast_backend(deploy
     assert {"input", "lif", "nilif", "relay", "accumulate"} <= kinds  # every kind was active
     graph = net.quantized.graph
     used = {synapse_process(graph.nodes[s]) for s in net.quantized.synapses}
-    assert used == {"Conv", "Sparse", "DelaySparse"}
+    assert used == {"Conv", "Sparse", "DelayConv"}
 
 
 def test_energy_counts_from_lava_equal_those_of_the_fast_backend(deployable):

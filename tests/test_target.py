@@ -48,7 +48,7 @@ def test_the_bundled_deployable_model_respects_every_limit(bundled):
         syn = graph.nodes[name]
         assert syn.delay <= MAX_DELAY
         assert -7 <= qs.shift <= 7
-        assert qs.acc_peak * q.headroom < (2**23 if target.synapse_process(syn) == "Conv" else 2**31), name
+        assert qs.acc_peak * q.headroom < (2**23 if target.synapse_process(syn) in ("Conv", "DelayConv") else 2**31), name
         assert syn.upsample == 1 or syn.stage  # upsampling only in the fixed stage (bilinear 1..16 times 1)
         if syn.stage:  # upsampling or delay: the identity, one-signed
             assert np.array_equal(qs.mantissa[:, :, 0, 0], np.eye(qs.mantissa.shape[0]))
@@ -198,7 +198,7 @@ def test_inspect_names_the_lava_process_of_every_layer_and_synapse(capsys, tmp_p
             "GradedNeuron" if kind != "relay" or layer.params.programmed else "GradedVec")
         assert neuron in (expected, "GradedReluVec"), name
         assert sorted(synapses) == sorted(target.synapse_process(q.graph.nodes[s]) for s in q.graph.inputs(name))
-    assert {"Conv", "Sparse", "DelaySparse"} <= {p for r in rows.values() for p in r["lava"]}
+    assert {"Conv", "Sparse", "DelayConv"} <= {p for r in rows.values() for p in r["lava"]}
     ntidigits = Path(sysconfig.get_paths()["purelib"]) / "tests/lava/lib/dl/netx/gts/ntidigits/ntidigits.net"
     code, out, _ = run_cli(capsys, "inspect", ntidigits, "--json", "--skip-layer", "average")
     assert code == 0 and [r["lava"] for r in json.loads(out)] == [["RingBuffer"], ["LIF", "DelayDense"],

@@ -4,6 +4,11 @@
   ignores its `weight_exp` (lava/proc/conv/models.py:34-51, 78-79). Loihi applies the exponent,
   so this model runs Lava's Conv unchanged and then shifts the wrapped sum by `weight_exp` as
   Lava's Sparse does (left shift, or arithmetic right shift).
+* `DelayConv`: a Conv whose synapses share one axonal delay, as Loihi's dendritic delay slots
+  hold it. Lava has no delayed Conv: its DelaySparse would need the convolution unrolled into a
+  matrix (9.4 M entries for one 16-channel 3x3 conv at 64x64, in the worker and again in its
+  process), where the Conv keeps the kernel. This model runs `ConvExp` unchanged and hands its
+  shifted sum to the dendrite `delay` steps later.
 * `CachedDelaySparse`: Lava's DelaySparse rebuilds its delay-stacked weight matrix from scratch
   every step (lava/proc/sparse/models.py:207-262, `calc_act` -> `get_delay_wgts_mat`); this model
   builds it once. The arithmetic is Lava's.
@@ -14,8 +19,12 @@ Lava's compiler executes every module in it.
 
 from __future__ import annotations
 
+from collections import deque
+
 import numpy as np
 from lava.magma.core.decorator import implements, requires, tag
+from lava.magma.core.model.py.type import LavaPyType
+from lava.magma.core.process.variable import Var
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 from lava.proc.conv.models import PyConvModelFixed
@@ -38,6 +47,33 @@ class PyConvExpModel(PyConvModelFixed):
         wrapped = super().clamp_precision(x).astype(np.int32)
         exp = int(self.weight_exp[0])
         return np.left_shift(wrapped, exp) if exp > 0 else np.right_shift(wrapped, -exp)
+
+
+class DelayConv(ConvExp):
+    """`ConvExp` whose every synapse has the same axonal delay: a spike sent in step t reaches the
+    neurons in step t + 1 + delay, as with Lava's DelaySparse."""
+
+    def __init__(self, *, delay: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.delay = Var(shape=(1,), init=delay)
+
+
+@implements(proc=DelayConv, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PyDelayConvModel(PyConvExpModel):
+    implements_process = None
+    tags: list = []
+    delay: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=6)
+    slots: deque | None = None
+
+    def clamp_precision(self, x: np.ndarray) -> np.ndarray:
+        """Conv sends the sum it stored in the step before: store the one made `delay` steps ago."""
+        shifted = super().clamp_precision(x)
+        if self.slots is None:
+            self.slots = deque(np.zeros_like(shifted) for _ in range(int(self.delay[0])))
+        self.slots.append(shifted)
+        return self.slots.popleft()
 
 
 class CachedDelaySparse(DelaySparse):

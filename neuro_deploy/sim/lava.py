@@ -1,8 +1,8 @@
 """The Lava back end: any network file as Lava's own processes on the CPU simulator (fixed_pt).
 
 Every synapse is a Lava synapse process holding the file's integer weights and exponent: a
-Conv (`ConvExp`, which applies `weight_exp`), a Sparse for the bilinear upsampling stage, a
-(Cached)DelaySparse where delayed, and for plain netx files' dense blocks a Dense or
+Conv (`ConvExp`, which applies `weight_exp`; `DelayConv` where delayed), a Sparse for the bilinear
+upsampling stage (a CachedDelaySparse where delayed), and for plain netx files' dense blocks a Dense or
 DelayDense. LIF layers are Lava's LIF (LIFReset with a reset interval), sigma-delta layers
 Lava's Delta / SigmaDelta / Sigma, bias-free relays Lava's GradedVec/GradedReluVec; only
 NI-LIF, biased relays, the accumulator and host ops run neuro-deploy neuron programs
@@ -222,7 +222,7 @@ def _connect(q: Quantized, name: str, procs: dict[str, object]) -> None:
     from lava.proc.dense.process import DelayDense, Dense
     from lava.proc.sparse.process import Sparse
 
-    from neuro_deploy.lava_procs.synapses import CachedDelaySparse, ConvExp
+    from neuro_deploy.lava_procs.synapses import CachedDelaySparse, ConvExp, DelayConv
 
     graph = q.graph
     syn, qs = graph.nodes[name], q.synapses[name]
@@ -232,13 +232,14 @@ def _connect(q: Quantized, name: str, procs: dict[str, object]) -> None:
     out = procs[src].s_out
     bits = 0 if q.layers[src].payload_bits == 1 else 24
     kind = synapse_process(syn)
-    if kind == "Conv":
+    if kind in ("Conv", "DelayConv"):
         weight = np.zeros((syn.width, *qs.mantissa.shape[1:]), np.int32)
         weight[syn.offset:syn.offset + qs.mantissa.shape[0]] = qs.mantissa
-        conv = ConvExp(weight=np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(0, 3, 2, 1)),
-                       input_shape=lava_shape(graph.nodes[src].shape), padding=pair(syn.padding)[::-1],
-                       stride=pair(syn.stride)[::-1], dilation=pair(syn.dilation)[::-1], groups=syn.groups,
-                       weight_exp=qs.shift, num_message_bits=bits)
+        common = dict(weight=np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(0, 3, 2, 1)),
+                      input_shape=lava_shape(graph.nodes[src].shape), padding=pair(syn.padding)[::-1],
+                      stride=pair(syn.stride)[::-1], dilation=pair(syn.dilation)[::-1], groups=syn.groups,
+                      weight_exp=qs.shift, num_message_bits=bits)
+        conv = ConvExp(**common) if kind == "Conv" else DelayConv(**common, delay=syn.delay)
         out.connect(conv.s_in)
         conv.a_out.connect(dst_port)
         return
