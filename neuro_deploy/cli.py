@@ -384,7 +384,7 @@ def _convert_nir(model: Path, output: Path, calibrate: Path | None, dt: float | 
 @click.option("--nir", "nir_path", required=True, type=click.Path(path_type=Path), help="NIR graph to write (.nir).")
 @click.option("--dt", default=1e-4, show_default=True, type=float, help="The time step the NIR time constants assume.")
 def export(network: Path, nir_path: Path, dt: float) -> None:
-    """Write a network file (plain netx, or the spiking chain of a converted one) as a NIR graph."""
+    """Write a network file (plain netx, or the CUBA-LIF layers of a converted one) as a NIR graph."""
     from neuro_deploy.netx_io import read_network
     from neuro_deploy.nir_export import export_nir, write_nir
 

@@ -1,12 +1,14 @@
-"""`neuro-deploy export NET --nir OUT.nir`: a network file's spiking chain as a NIR graph.
+"""`neuro-deploy export NET --nir OUT.nir`: a network file's CUBA-LIF layers as a NIR graph.
 
 Each CUBA-LIF layer becomes the NIR neuron whose forward-Euler step at `dt` is Lava's update
 (`nir_read` reads it back the same way): LIF (or IF without a voltage leak) when the current
 does not persist, CubaLIF when it does, with `r` and `w_in` set so that the integer weights,
 thresholds and biases appear unchanged. Weights are `mantissa * 2^shift`; a layer's bias
-becomes the synapse's bias (LIF, IF) or `v_leak` (CubaLIF). NIR has no primitive for graded
-relays, NI-LIF, sigma-delta, accumulator or host layers: the export stops before the first one
-and names them in one line.
+becomes the (first) synapse's bias (LIF, IF) or `v_leak` (CubaLIF); a layer with several
+synapses sums them, as NIR sums a node's inputs (nirtorch's executor does). NIR has no
+primitive for graded relays, NI-LIF, sigma-delta, accumulator or host layers: they are left
+out and named in one line; a layer of them that feeds exported layers becomes an Input node
+named after it, and an exported layer that feeds them gets an Output node.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ NIR_LACKS = {"relay": "graded relay", "nilif": "NI-LIF", "sigma_delta": "sigma-d
 class Export:
     graph: object  # nir.NIRGraph
     layers: int  # neuron layers exported
-    left_out: list[str] = field(default_factory=list)  # one phrase per kind of layer NIR lacks
+    left_out: list[str] = field(default_factory=list)  # one phrase per kind of layer left out
 
 
 def _neuron(name: str, p, shape: tuple[int, ...], bias: np.ndarray, dt: float):
@@ -95,68 +97,121 @@ def _scaled(ops: list, dt: float) -> None:
             node.delay = node.delay * dt
 
 
+def _key(name: str) -> str:
+    """A layer's NIR node name (HDF5 would read a "/" in a node name as a group)."""
+    return name.replace("/", ".")
+
+
+class _Builder:
+    """The NIR graph under construction: CUBA-LIF layers, their synapses, and the Input and Output
+    nodes where they meet the network's input, its output or a layer NIR lacks."""
+
+    def __init__(self, net: NetworkFile, dt: float) -> None:
+        self.q, self.graph, self.dt = net.quantized, net.quantized.graph, dt
+        self.shapes = net.meta.get("shapes", {})
+        self.nodes: dict[str, object] = {}
+        self.edges: list[tuple[str, str]] = []
+        self.exported: list[str] = []  # the layers written as NIR neurons
+        self.lacking: dict[str, list[str]] = {}  # kind of layer NIR lacks -> its layers
+
+    def file_shape(self, name: str) -> tuple[int, ...]:
+        return tuple(self.shapes.get(name, self.graph.nodes[name].shape))
+
+    def source(self, name: str) -> str:
+        """The NIR node a layer's events come from: its neuron, or an Input standing for it."""
+        import nir
+
+        if name in self.exported:
+            return _key(name)
+        key = "input" if isinstance(self.graph.nodes[name], Input) else _key(name)
+        if key not in self.nodes:
+            self.nodes[key] = nir.Input(input_type={"input": np.array(self.file_shape(name))})
+        return key
+
+    def incoming(self, name: str) -> list[tuple[Synapse | None, str]] | None:
+        """`(synapse or None when fed directly, source layer)` per input; None when a synapse has no NIR form."""
+        out = []
+        for i in self.graph.inputs(name):
+            syn = self.graph.nodes[i]
+            if not isinstance(syn, Synapse):
+                out.append((None, i))
+                continue
+            if syn.upsample != 1 or syn.offset != 0 or syn.width not in (0, syn.weight.shape[0]) or syn.delay:
+                return None
+            out.append((syn, self.graph.inputs(i)[0]))
+        return out
+
+    def layer(self, name: str) -> None:
+        """One CUBA-LIF layer, its synapses and the sources they read."""
+        node, p = self.graph.nodes[name], self.q.layers[name].params
+        incoming = self.incoming(name)
+        if incoming is None:
+            self.lacking.setdefault("LIF (behind an upsampling, concatenating or delayed synapse)", []).append(name)
+            return
+        bias, current = _bias(p, node.shape), p.du + 1 < 4096
+        key = _key(name)
+        for j, (syn, src) in enumerate(incoming):
+            ops: list[tuple[str, object]] = []
+            if syn is not None:
+                qs = self.q.synapses[syn.name]
+                synapse_bias = bias if j == 0 and not current else np.zeros(node.shape)
+                label = key if len(incoming) == 1 else f"{key}.{j}"
+                ops = _synapse_nodes(label, syn, qs.mantissa.astype(np.float64) * 2.0 ** qs.shift,
+                                     tuple(self.graph.nodes[src].shape), synapse_bias)
+            elif np.any(bias) and not current:
+                raise NeuroDeployError(f"layer {name}: a biased neuron fed straight by the input has no NIR form "
+                                       "without a synapse to carry the bias")
+            _scaled(ops, self.dt)
+            self.chain(self.source(src), ops, key)
+        shape = self.file_shape(name)
+        self.nodes[key] = _neuron(name, p, shape, bias.reshape(shape), self.dt)
+        self.exported.append(name)
+
+    def chain(self, start: str, ops: list[tuple[str, object]], end: str) -> None:
+        for op_name, op in ops:
+            self.nodes[op_name] = op
+            self.edges.append((start, op_name))
+            start = op_name
+        self.edges.append((start, end))
+
+    def outputs(self) -> None:
+        """An Output after every exported layer that feeds the network's output, a layer left out, or nothing."""
+        import nir
+
+        final = self.graph.inputs(self.graph.output())
+        for name in self.exported:
+            readers = [r for c in self.graph.consumers(name)
+                       for r in (self.graph.consumers(c) if isinstance(self.graph.nodes[c], Synapse) else [c])]
+            if name in final or not readers or any(r not in self.exported for r in readers):
+                key = "output" if final == [name] else f"{_key(name)}.output"
+                self.nodes[key] = nir.Output(output_type={"output": np.array(self.file_shape(name))})
+                self.edges.append((_key(name), key))
+
+
 def export_nir(net: NetworkFile, dt: float = 1e-4) -> Export:
-    """The NIR graph of the network's spiking chain, from its input to the first layer NIR lacks."""
+    """The NIR graph of the network's CUBA-LIF layers and their synapses. A layer NIR lacks is
+    left out: where it feeds an exported layer it becomes an Input named after it, where it reads
+    one that layer gets an Output; the layers left out are listed in `left_out`."""
     import nir
 
-    q, graph = net.quantized, net.quantized.graph
-    order = [n for n in graph.topological() if n in q.layers]
-    source = order[0]
-    if not isinstance(graph.nodes[source], Input):
-        raise NeuroDeployError(f"{net.path}: the first layer is not the input")
-    shapes = net.meta.get("shapes", {})
-    in_shape = tuple(shapes.get(source, graph.nodes[source].shape))
-    nodes: dict[str, object] = {"input": nir.Input(input_type={"input": np.array(in_shape)})}
-    edges: list[tuple[str, str]] = []
-    previous, previous_shape, last, last_shape, exported = "input", graph.nodes[source].shape, source, in_shape, 0
-    lacking: dict[str, list[str]] = {}
-    for name in order[1:]:
-        node = graph.nodes[name]
-        if not isinstance(node, LIF):
-            lacking.setdefault(NIR_LACKS.get(node.kind, node.kind), []).append(name)
+    b = _Builder(net, dt)
+    for name in b.graph.topological():
+        node = b.graph.nodes[name]
+        if name not in b.q.layers or isinstance(node, Input):
             continue
-        if lacking:
-            continue
-        ins = graph.inputs(name)
-        p = q.layers[name].params
-        bias = _bias(p, node.shape)
-        feeds = graph.inputs(ins[0]) if ins and isinstance(graph.nodes[ins[0]], Synapse) else ins
-        if len(ins) != 1 or feeds != [last]:
-            lacking.setdefault("layer with several inputs or a skip connection", []).append(name)
-            continue
-        ops: list[tuple[str, object]] = []
-        key = name.replace("/", ".")  # HDF5 would read a "/" in a node name as a group
-        if isinstance(graph.nodes[ins[0]], Synapse):
-            syn = graph.nodes[ins[0]]
-            qs = q.synapses[syn.name]
-            if syn.upsample != 1 or syn.offset != 0 or syn.width not in (0, syn.weight.shape[0]) or syn.delay:
-                lacking.setdefault("upsampling or placed synapse", []).append(name)
-                continue
-            weight = qs.mantissa.astype(np.float64) * 2.0 ** qs.shift
-            i_decay = p.du + 1
-            synapse_bias = bias if i_decay >= 4096 else np.zeros(node.shape)
-            ops = _synapse_nodes(key, syn, weight, tuple(previous_shape), synapse_bias)
-        elif np.any(bias) and p.du + 1 >= 4096:
-            raise NeuroDeployError(f"layer {name}: a biased neuron fed straight by the input has no NIR form "
-                                   "without a synapse to carry the bias")
-        _scaled(ops, dt)
-        out_shape = tuple(shapes.get(name, node.shape))
-        ops.append((key, _neuron(name, p, out_shape, bias.reshape(out_shape), dt)))
-        for op_name, op in ops:
-            nodes[op_name] = op
-            edges.append((previous, op_name))
-            previous = op_name
-        previous_shape, last, last_shape, exported = node.shape, name, out_shape, exported + 1
-    if not exported:
-        kinds = ", ".join(f"{k} ({len(v)})" for k, v in lacking.items())
-        raise NeuroDeployError(f"{net.path}: nothing to export: NIR has no primitive for its first layers ({kinds})")
-    nodes["output"] = nir.Output(output_type={"output": np.array(last_shape)})
-    edges.append((previous, "output"))
-    result = nir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt": dt, "producer": "neuro-deploy export"},
-                          type_check=False)
+        if isinstance(node, LIF):
+            b.layer(name)
+        else:
+            b.lacking.setdefault(NIR_LACKS.get(node.kind, node.kind), []).append(name)
+    if not b.exported:
+        kinds = ", ".join(f"{k} ({len(v)})" for k, v in b.lacking.items())
+        raise NeuroDeployError(f"{net.path}: nothing to export: NIR has no primitive for any of its layers ({kinds})")
+    b.outputs()
+    graph = nir.NIRGraph(nodes=b.nodes, edges=b.edges, metadata={"dt": dt, "producer": "neuro-deploy export"},
+                         type_check=False)
     left = [f"{len(v)} {k} layer{'s' if len(v) > 1 else ''} ({v[0]}{', ...' if len(v) > 1 else ''})"
-            for k, v in lacking.items()]
-    return Export(result, exported, left)
+            for k, v in b.lacking.items()]
+    return Export(graph, len(b.exported), left)
 
 
 def write_nir(graph, path: str | Path) -> None:

@@ -224,3 +224,178 @@ def test_cli_convert_prints_dt_and_export_names_what_nir_lacks(tmp_path):
     assert out.returncode == 0, out.stderr
     graph = nir.read(str(tmp_path / "back.nir"))
     assert {type(n).__name__ for n in graph.nodes.values()} == {"Input", "Affine", "LIF", "Output"}
+
+
+def graph_of(nodes: dict, edges: list[tuple[str, str]]) -> "nir.NIRGraph":
+    return nir.NIRGraph(nodes=nodes, edges=edges, type_check=False)
+
+
+def lif(shape: int | tuple[int, ...] = 1, **overrides) -> "nir.LIF":
+    params = dict(tau=np.full(shape, 0.0025), r=np.ones(shape), v_leak=np.zeros(shape),
+                  v_threshold=np.full(shape, 0.1), v_reset=np.zeros(shape))
+    params.update(overrides)
+    return nir.LIF(**params)
+
+
+def io(n) -> dict:
+    shape = np.array(n if isinstance(n, tuple) else (n,))
+    return {"input": nir.Input(input_type={"input": shape}), "output": nir.Output(output_type={"output": shape})}
+
+
+def per_neuron_tau():
+    return graph_of({**io(2), "w": nir.Linear(weight=np.eye(2)), "lif": lif(2, tau=np.array([0.002, 0.003]))},
+                    [("input", "w"), ("w", "lif"), ("lif", "output")])
+
+
+def branch():
+    return graph_of({**io(2), "a": nir.Linear(weight=np.eye(2)), "b": nir.Linear(weight=np.eye(2)),
+                     "lif_a": lif(2), "lif_b": lif(2)},
+                    [("input", "a"), ("input", "b"), ("a", "lif_a"), ("b", "lif_b"), ("lif_a", "output"),
+                     ("lif_b", "output")])
+
+
+def recurrent_with_delay():
+    return graph_of({**io(2), "w": nir.Linear(weight=np.eye(2)), "lif": lif(2), "rec": nir.Linear(weight=np.eye(2)),
+                     "delay": nir.Delay(delay=np.full(2, 2e-4))},
+                    [("input", "w"), ("w", "lif"), ("lif", "rec"), ("rec", "delay"), ("delay", "w"),
+                     ("lif", "output")])
+
+
+def cycle_without_delay():
+    return graph_of({**io(2), "a": nir.Linear(weight=np.eye(2)), "b": nir.Linear(weight=np.eye(2))},
+                    [("input", "a"), ("a", "b"), ("b", "a"), ("b", "output")])
+
+
+def nested():
+    inner = graph_of({**io(2), "w": nir.Linear(weight=np.eye(2)), "lif": lif(2)},
+                     [("input", "w"), ("w", "lif"), ("lif", "output")])
+    return graph_of({**io(2), "block": inner}, [("input", "block"), ("block", "output")])
+
+
+def delay_before_conv():
+    return graph_of({**io((2, 4, 4)), "delay": nir.Delay(delay=np.full((2, 4, 4), 1e-4)),
+                     "conv": nir.Conv2d(input_shape=(4, 4), weight=np.ones((2, 2, 1, 1)), stride=1, padding=0,
+                                        dilation=1, groups=1, bias=np.zeros(2)),
+                     "lif": lif((2, 4, 4))},
+                    [("input", "delay"), ("delay", "conv"), ("conv", "lif"), ("lif", "output")])
+
+
+def nan_weight():
+    return graph_of({**io(2), "w": nir.Linear(weight=np.array([[1.0, np.nan], [0.0, 1.0]])), "lif": lif(2)},
+                    [("input", "w"), ("w", "lif"), ("lif", "output")])
+
+
+def mismatched():
+    return graph_of({**io(2), "w": nir.Linear(weight=np.ones((3, 2))), "lif": lif(2)},
+                    [("input", "w"), ("w", "lif"), ("lif", "output")])
+
+
+def conv_channels():
+    return graph_of({**io((2, 4, 4)), "conv": nir.Conv2d(input_shape=(4, 4), weight=np.ones((2, 3, 1, 1)), stride=1,
+                                                          padding=0, dilation=1, groups=1, bias=np.zeros(2)),
+                     "lif": lif((2, 4, 4))},
+                    [("input", "conv"), ("conv", "lif"), ("lif", "output")])
+
+
+def single_node():
+    return lif(2)
+
+
+REFUSED = {  # graph (None: a file written below), the one line's fragments
+    "per_neuron_tau": (per_neuron_tau, "node lif: tau differs across neurons"),
+    "branch": (branch, "node input: 0 inputs and 2 outputs"),
+    "recurrent": (recurrent_with_delay, "a recurrent loop"),
+    "cycle": (cycle_without_delay, "the graph has a cycle without a delay"),
+    "nested": (nested, "node block: a nested graph"),
+    "delay_conv": (delay_before_conv, "node lif: a delay before a convolution"),
+    "nan": (nan_weight, "node w: weight holds NaN"),
+    "shapes": (mismatched, "mismatched shapes (Type inference error: type mismatch: w.output: [[3]] -> lif.input"),
+    "conv_channels": (conv_channels, "mismatched shapes (Type inference error: type mismatch: input.output: [[2 4 4]] "
+                                     "-> conv.input: [[3 4 4]]"),
+    "single_node": (single_node, "single_node.nir is not a NIR graph"),
+    "junk": (None, "is not a NIR graph"),
+    "foreign_hdf5": (None, "is not a NIR graph"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_cli_refuses_what_it_cannot_convert_in_one_line_with_exit_2_writing_nothing(tmp_path, capsys, case):
+    from test_cli import assert_one_line_error, run_cli
+
+    build, message = REFUSED[case]
+    model = tmp_path / f"{case}.nir"
+    if case == "junk":
+        model.write_bytes(b"not hdf5 at all")
+    elif case == "foreign_hdf5":
+        with h5py.File(model, "w") as f:
+            f.create_dataset("weights", data=np.ones(3))
+    else:
+        nir.write(str(model), build())
+    code, _, err = run_cli(capsys, "convert", model, "-o", tmp_path / "out.net")
+    assert code == 2
+    assert_one_line_error(code, err, message)
+    assert list(tmp_path.iterdir()) == [model]  # no output, no temporary file left behind
+
+
+def test_export_of_the_deployable_vlifnet_writes_its_lif_layers_and_names_what_nir_lacks_in_one_line(
+        deployable16, tmp_path, capsys):
+    from test_cli import run_cli
+
+    from neuro_deploy.ir.graph import LIF
+    from neuro_deploy.netx_io import read_network
+
+    code, out, err = run_cli(capsys, "export", deployable16, "--nir", tmp_path / "vlif.nir")
+    assert code == 0, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("not exported (NIR has no primitive for them): ")
+    assert "graded relay layers (patch_embed.proj, ...)" in lines[0] and "10 NI-LIF layers" in lines[0]
+    q = read_network(deployable16).quantized
+    graph = nir.read(str(tmp_path / "vlif.nir"))
+    lifs = {k for k, n in graph.nodes.items() if type(n).__name__ == "LIF"}
+    left_out = {n for n in q.graph.nodes if isinstance(q.graph.nodes[n], LIF)} - lifs
+    assert len(lifs) >= 15 and f"{len(lifs)} neuron layers" in out
+    assert left_out and f"{len(left_out)} LIF (behind an upsampling, concatenating or delayed synapse)" in lines[0]
+    for name in lifs:
+        (syn,) = q.graph.inputs(name)
+        (src,) = q.graph.inputs(syn)
+        qs, p = q.synapses[syn], q.layers[name].params
+        assert np.array_equal(graph.nodes[f"{name}.conv"].weight, qs.mantissa * 2.0 ** qs.shift)
+        assert np.all(graph.nodes[name].v_threshold == p.vth)
+        assert np.allclose(graph.nodes[name].tau * p.dv / 4096, 1e-4)
+        # the layer it reads: an exported neuron, or an Input standing for the relay or NI-LIF layer
+        assert (src, f"{name}.conv") in graph.edges
+        assert src in lifs or type(graph.nodes[src]).__name__ == "Input"
+
+
+def conv_delay_dense_graph(rng: np.random.Generator) -> "nir.NIRGraph":
+    """Conv2d-LIF, then Flatten-Delay-Affine-LIF: a conv block and a delayed dense block in netx."""
+    return graph_of({"input": nir.Input(input_type={"input": np.array([2, 8, 8])}),
+                     "conv": nir.Conv2d(input_shape=(8, 8), weight=rng.normal(0, 0.5, (4, 2, 3, 3)), stride=1,
+                                        padding=1, dilation=1, groups=1, bias=np.zeros(4)),
+                     "lif1": lif((4, 8, 8)),
+                     "flat": nir.Flatten(input_type={"input": np.array([4, 8, 8])}, start_dim=0, end_dim=-1),
+                     "delay": nir.Delay(delay=np.full(256, 2e-4)),
+                     "fc": nir.Affine(weight=rng.normal(0, 0.3, (10, 256)), bias=np.zeros(10)), "lif2": lif(10),
+                     "output": nir.Output(output_type={"output": np.array([10])})},
+                    [("input", "conv"), ("conv", "lif1"), ("lif1", "flat"), ("flat", "delay"), ("delay", "fc"),
+                     ("fc", "lif2"), ("lif2", "output")])
+
+
+def test_plan_runs_on_a_nir_converted_network(tmp_path, capsys):
+    import json
+
+    from test_cli import run_cli
+
+    rng = np.random.default_rng(0)
+    nir.write(str(tmp_path / "cd.nir"), conv_delay_dense_graph(rng))
+    np.save(tmp_path / "x.npy", (rng.random((20, 2, 8, 8)) < 0.3).astype(np.float32))
+    code, _, err = run_cli(capsys, "convert", tmp_path / "cd.nir", "-o", tmp_path / "cd.net",
+                           "--calibrate", tmp_path / "x.npy")
+    assert code == 0, err
+    code, out, err = run_cli(capsys, "plan", tmp_path / "cd.net", "--input", tmp_path / "x.npy", "--format", "json")
+    assert code == 0, err
+    plan = json.loads(out)
+    assert plan["activity"] == "input" and plan["fits"]
+    layers = [(lp["kind"], lp["neurons"], lp["synapse_kinds"]) for lp in plan["layers"]]
+    assert layers == [("input", 128, []), ("lif", 256, ["Conv"]), ("lif", 10, ["DelayDense"])]
+    assert plan["cores"] == sum(lp["cores"] for lp in plan["layers"]) >= 2
