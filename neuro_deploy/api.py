@@ -96,15 +96,15 @@ class Network:
                backend: str = "fast") -> dict[str, Any]:
         """Count a run on an HxWx3 image and price it on hardware profiles (bundled names or TOML
         paths): the report `neuro-deploy energy --format json` prints."""
+        from neuro_deploy.deploy.energy import priced_report
         from neuro_deploy.energy.profiles import load_profiles
-        from neuro_deploy.energy.report import build_report
         from neuro_deploy.energy.run import simulate_and_count
 
         loaded = load_profiles(list(profiles))  # before the run: a typo fails at once
         x = self._image(image, "image")
         with _runnable(self._file, backend) as net:
             _, counts = simulate_and_count(net, x, backend)
-        return build_report(counts, loaded)
+            return priced_report(net, counts, loaded)
 
     def _image(self, image: np.ndarray, what: str) -> np.ndarray:
         """An HxWx3 array in [0, 1] as the `(C, H, W)` float32 the simulators take."""

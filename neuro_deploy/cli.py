@@ -593,9 +593,9 @@ def simulate(network: Path, input_path: Path, target: Path | None, output: Path,
     if reference is not None:
         scores["vs_float_model"] = evaluate(result.output, reference)
     if with_energy:
-        from neuro_deploy.energy import report as energy_report
+        from neuro_deploy.deploy.energy import priced_report
 
-        scores["energy"] = energy_report.build_report(counts, loaded)
+        scores["energy"] = priced_report(net, counts, loaded)
     if as_json:
         click.echo(_json(scores))
     else:
@@ -642,9 +642,9 @@ def _simulate_events(net, input_path: Path, target: Path | None, output: Path, b
         _note(f"wrote {dump} ({len(result.events)} layer event arrays)", err=as_json)
     report = None
     if profiles is not None:
-        from neuro_deploy.energy import report as energy_report
+        from neuro_deploy.deploy.energy import priced_report
 
-        report = energy_report.build_report(counts, loaded)
+        report = priced_report(net, counts, loaded)
     if as_json:
         click.echo(_json({"output": str(output), "steps": result.steps, "shape": list(result.output.shape),
                           "events": int(np.count_nonzero(result.output)), **({"energy": report} if report else {})}))
@@ -670,9 +670,9 @@ def _simulate_events(net, input_path: Path, target: Path | None, output: Path, b
 def energy(network: Path, input_path: Path, backend: str, profiles: tuple[str, ...], fmt: str, plot: Path | None,
            json_out: Path | None, steps: int | None, skip_layers: tuple[str, ...]) -> None:
     """Per-layer events, synaptic ops, MACs and neuron updates of a run, priced on hardware profiles."""
+    from neuro_deploy.deploy.energy import report_of_file
     from neuro_deploy.energy import report as energy_report
     from neuro_deploy.energy.profiles import load_profiles
-    from neuro_deploy.energy.run import count_file
 
     loaded = load_profiles(profiles)
     check_outputs([json_out, plot], [network, input_path])
@@ -680,8 +680,8 @@ def energy(network: Path, input_path: Path, backend: str, profiles: tuple[str, .
     if plot is not None:
         energy_report.check_plot_path(plot)
     with progress(f"energy ({backend})") as update:
-        counts = count_file(network, input_path, backend, steps, on_tile=update, skip=skip_layers)
-    _show_energy(energy_report.build_report(counts, loaded), fmt, json_out, plot)
+        report = report_of_file(network, input_path, loaded, backend, steps, on_tile=update, skip=skip_layers)
+    _show_energy(report, fmt, json_out, plot)
 
 
 def _show_energy(report: dict, fmt: str, json_out: Path | None, plot: Path | None) -> None:
@@ -718,7 +718,8 @@ def _show_energy(report: dict, fmt: str, json_out: Path | None, plot: Path | Non
 @click.option("--release-size", default=256, show_default=True, help="Input size of the release configuration.")
 @click.option("--no-release", is_flag=True, help="Skip the release configuration (about 25 s on 2 cores).")
 @click.option("--profile", default="cmos45_fp32", show_default=True, help="Profile with AC and MAC terms.")
-@click.option("--loihi-profile", default="loihi", show_default=True, help="Profile for the deployed networks.")
+@click.option("--loihi-profile", default="loihi2", show_default=True,
+              help="Profile for the deployed networks (loihi2: with the plan's chips, time and static energy).")
 @click.option("--analytic", is_flag=True,
               help="MACs from the architectures alone (no forward pass), priced by the paper's global-rate method.")
 @click.option("--preset", type=click.Choice(["paper", "release-cpu"]),
@@ -865,7 +866,7 @@ def demo(model_path: Path, deployable_path: Path, output_dir: Path, backend: str
     click.echo("== VLIFNet vs ESDNet: the paper's energy comparison, on the bundled models")
     ctx.invoke(compare, vlifnet_path=MODELS / "vlifnet_small.pt", esdnet_path=MODELS / "esdnet_small.pt",
                deployable_path=deployable_path, image_path=None, size=64, release_size=256, no_release=False,
-               profile="cmos45_fp32", loihi_profile="loihi", fmt="table",
+               profile="cmos45_fp32", loihi_profile="loihi2", fmt="table",
                json_out=output_dir / "compare.json")
 
 

@@ -21,11 +21,12 @@ from rich.table import Table
 
 from neuro_deploy import resources, zoo
 from neuro_deploy.convert import BUNDLED_CALIBRATION, calibration_images, convert, write
+from neuro_deploy.deploy.energy import priced_report
 from neuro_deploy.energy.counts import Counts
 from neuro_deploy.energy.hooks import CONVENTIONS, FloatCounts, count_float
 from neuro_deploy.energy.profiles import Profile
 from neuro_deploy.energy.rates import weights_status
-from neuro_deploy.energy.report import build_report, format_energy
+from neuro_deploy.energy.report import format_energy
 from neuro_deploy.energy.run import count_network
 from neuro_deploy.errors import NeuroDeployError
 from neuro_deploy.netx_io import read_network
@@ -103,16 +104,24 @@ def _weights_note(ckpt: zoo.Checkpoint) -> str:
 
 
 def _deploy(checkpoint: Path, image: torch.Tensor, size: int, profile: Profile) -> dict[str, Any]:
-    """Convert a checkpoint at `size`, run it on the fast back end and price its events."""
+    """Convert a checkpoint at `size`, run it on the fast back end and price its events (with a
+    profile that has static power, also the plan's chips and time and the static energy)."""
     with tempfile.TemporaryDirectory(prefix="neuro-deploy-compare-") as d:
         net_path = Path(d) / f"{checkpoint.stem}.net"
         write(convert(checkpoint, size=size), net_path)
         net = read_network(net_path)
         counts: Counts = count_network(net, image[0].numpy())
-    total = build_report(counts, [profile])["total"]
-    return {"checkpoint": str(checkpoint), "host_layers": net.meta["host_layers"], "steps": counts.steps,
-            "energy_pj": total["energy_pj"][profile.name], "unpriced": total["unpriced"][profile.name],
-            "synops": total["synops"], "macs": total["macs"], "neuron_updates": total["neuron_updates"]}
+        report = priced_report(net, counts, [profile])
+    total = report["total"]
+    deployed = {"checkpoint": str(checkpoint), "host_layers": net.meta["host_layers"], "steps": counts.steps,
+                "energy_pj": total["energy_pj"][profile.name], "unpriced": total["unpriced"][profile.name],
+                "synops": total["synops"], "macs": total["macs"], "neuron_updates": total["neuron_updates"]}
+    if "deployment" in report:
+        deployed.update(static_energy_pj=total["static_energy_pj"][profile.name],
+                        dynamic_energy_pj=total["dynamic_energy_pj"][profile.name],
+                        chips=report["deployment"]["chips"], cores=report["deployment"]["cores"],
+                        time_s=report["deployment"]["run_time_s"])
+    return deployed
 
 
 def run_comparison(small: dict[str, Path], deployable: Path | None, profile: Profile, loihi: Profile,
@@ -169,6 +178,11 @@ def comparison_table(result: Comparison) -> Table:
             deployed = format_energy(e.deployed["energy_pj"])
             if e.deployed["unpriced"]:
                 deployed += "*"
+            if "static_energy_pj" in e.deployed:
+                d = e.deployed
+                deployed += (f" (dynamic {format_energy(d['dynamic_energy_pj'])} + static "
+                             f"{format_energy(d['static_energy_pj'])}: {d['chips']} chip(s), {d['cores']:,} cores, "
+                             f"{d['time_s'] * 1e3:,.1f} ms)")
         flags = ", ".join(filter(None, ["RANDOM WEIGHTS" if e.random_weights else "",
                                         f"{len(e.counts.dead())} dead" if e.counts.dead() else ""])) or "-"
         t.add_row(e.setting, f"{e.arch} ({_config_text(e.config)})", e.weights, flags,

@@ -11,6 +11,14 @@ A profile is `neuro_deploy/hw_profiles/<name>.toml`, package data (or any TOML f
     scope = "per-term"            # per-term | all-in
     covers = [...]                # all-in only: the terms its figure already includes
     note = "..."                  # optional
+    [deployment.static_power]     # optional: costs of the deployment, priced from `neuro-deploy plan`
+    w = 0.232                     # static power per chip the plan needs, over the run's time
+    source = "..."
+    evidence = "measured"
+    [deployment.active_core_step]
+    pj = 38.4                     # per core holding part of the network, per step run
+    source = "..."
+    evidence = "assumed"
 
 A profile prices only the terms it has; every other count is reported as unpriced (or, for an
 all-in figure, as included), never as zero energy.
@@ -28,7 +36,8 @@ import tomli
 from neuro_deploy import resources
 from neuro_deploy.errors import NeuroDeployError
 
-DEFAULT_PROFILES = ("loihi", "cmos45_fp32")  # the chip deployed to, and the paper's 45 nm reference
+#: the chip deployed to (static power included), its per-op figures alone, and the paper's 45 nm reference
+DEFAULT_PROFILES = ("loihi2", "loihi", "cmos45_fp32")
 #: how good a figure is: `assumed` is a figure carried over from another chip or spike type
 EVIDENCE = ("measured", "pre-silicon", "derived", "vendor", "assumed")
 SCOPES = ("per-term", "all-in")
@@ -43,6 +52,11 @@ TERMS = {
     "neuron_update_inactive": "a neuron update that emits nothing",
     "spike": "one output event sent",
 }
+#: deployment terms (priced from a plan's chips, cores and time): name -> (unit key, what it prices)
+DEPLOYMENT_TERMS = {
+    "static_power": ("w", "static power of each chip the plan needs, over the run's time (W)"),
+    "active_core_step": ("pj", "one core holding part of the network, in each step run (pJ)"),
+}
 
 
 @dataclass
@@ -56,18 +70,32 @@ class Term:
 
 
 @dataclass
+class DeploymentTerm:
+    """A cost of the deployment rather than of an operation: watts per chip or pJ per core-step."""
+
+    value: float
+    source: str
+    evidence: str
+    note: str = ""
+
+
+@dataclass
 class Profile:
     name: str
     title: str
     terms: dict[str, Term]
     path: str
     covered: dict[str, str] = field(default_factory=dict)  # term -> the all-in term whose figure includes it
+    deployment: dict[str, DeploymentTerm] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         return {"title": self.title, "path": self.path,
                 "terms": {k: {"pj": t.pj, "source": t.source, "evidence": t.evidence, "scope": t.scope,
                               **({"covers": list(t.covers)} if t.covers else {}), **({"note": t.note} if t.note else {})}
-                          for k, t in self.terms.items()}}
+                          for k, t in self.terms.items()},
+                **({"deployment": {k: {DEPLOYMENT_TERMS[k][0]: t.value, "source": t.source, "evidence": t.evidence,
+                                       **({"note": t.note} if t.note else {})} for k, t in self.deployment.items()}}
+                   if self.deployment else {})}
 
 
 def available() -> list[str]:
@@ -106,7 +134,38 @@ def parse_profile(data: dict, where: str) -> Profile:
             if c in terms:
                 raise NeuroDeployError(f"profile {where}: term {key!r} covers {c!r}, which has its own figure")
             covered[c] = key
-    return Profile(name, str(data.get("title", name)), terms, where, covered)
+    deployment_data = data.get("deployment", {})
+    if not isinstance(deployment_data, dict):
+        raise NeuroDeployError(f"profile {where}: 'deployment' must be a table of [deployment.<term>] tables")
+    deployment = {key: _deployment_term(key, value, f"profile {where}: deployment term {key!r}")
+                  for key, value in deployment_data.items()}
+    return Profile(name, str(data.get("title", name)), terms, where, covered, deployment)
+
+
+def _positive(value: object, unit: str, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise NeuroDeployError(f"{where}: {unit} must be a positive number, got {value!r}")
+    return float(value)
+
+
+def _deployment_term(key: str, value: object, where: str) -> DeploymentTerm:
+    if key not in DEPLOYMENT_TERMS:
+        raise NeuroDeployError(f"{where} is not a known deployment term (known: {', '.join(DEPLOYMENT_TERMS)})")
+    if not isinstance(value, dict):
+        raise NeuroDeployError(f"{where} must be a table")
+    unit = DEPLOYMENT_TERMS[key][0]
+    for required in (unit, "source", "evidence"):
+        if required not in value:
+            raise NeuroDeployError(f"{where} has no {required!r}")
+    if not isinstance(value["source"], str) or not value["source"].strip():
+        raise NeuroDeployError(f"{where}: source must say where the number comes from")
+    if value["evidence"] not in EVIDENCE:
+        raise NeuroDeployError(f"{where}: evidence {value['evidence']!r} is not one of {', '.join(EVIDENCE)}")
+    unknown = set(value) - {unit, "source", "evidence", "note"}
+    if unknown:
+        raise NeuroDeployError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
+    return DeploymentTerm(_positive(value[unit], unit, where), value["source"], value["evidence"],
+                          str(value.get("note", "")))
 
 
 def _term(key: str, value: object, where: str) -> Term:

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from neuro_deploy.atomic import atomic_path
 from neuro_deploy.energy.counts import KINDS, Counts, LayerCounts
+from neuro_deploy.energy.deployment import Deployment, active_core_pj, static_pj
 from neuro_deploy.energy.profiles import Profile
 from neuro_deploy.errors import NeuroDeployError
 
@@ -74,22 +75,40 @@ def _summary(layers: list[LayerCounts]) -> dict[str, Any]:
     }
 
 
-def build_report(counts: Counts, profiles: list[Profile], images: int = 1) -> dict[str, Any]:
-    """The JSON-ready report: per layer (with per-step counts), totals, and the profiles used."""
+def build_report(counts: Counts, profiles: list[Profile], images: int = 1,
+                 deployment: Deployment | None = None) -> dict[str, Any]:
+    """The JSON-ready report: per layer (with per-step counts), totals, and the profiles used.
+
+    A profile with deployment terms (static power, active cores) needs the run's `deployment`:
+    each layer's energy then includes its cores' overhead, and the total the chips' static energy."""
+    planned = [p for p in profiles if p.deployment]
+    if planned and deployment is None:
+        raise NeuroDeployError(f"profile {planned[0].name} prices static power and active cores: its report needs "
+                               "the network's deployment plan (neuro_deploy.deploy.energy.priced_report)")
     layers = []
     for layer in counts.layers:
         row: dict[str, Any] = {"index": layer.index, "name": layer.name, "type": layer.type,
                                "placement": layer.placement, **_summary([layer]),
                                "firing_rate": layer.firing_rate, "energy_pj": {}, "unpriced": {}, "included": {}}
+        if deployment is not None:
+            row["cores"] = deployment.cores_by_layer.get(layer.name, 0)
+            row["active_core_pj"] = {p.name: active_core_pj(p, deployment, layer.name) for p in planned}
         for p in profiles:
             energy, unpriced, included = price(layer_terms(layer), p)
-            row["energy_pj"][p.name] = energy
+            row["energy_pj"][p.name] = energy + row.get("active_core_pj", {}).get(p.name, 0.0)
             row["unpriced"][p.name] = unpriced
             row["included"][p.name] = included
         row["per_step"] = {key: values.tolist() for key, values in layer.per_step.items()}
         layers.append(row)
     total = _summary(counts.layers)
-    total["energy_pj"] = {p.name: sum(r["energy_pj"][p.name] for r in layers) for p in profiles}
+    dynamic = {p.name: sum(r["energy_pj"][p.name] for r in layers) for p in profiles}
+    total["energy_pj"] = dict(dynamic)
+    if deployment is not None:
+        total["static_energy_pj"] = {p.name: static_pj(p, deployment) for p in planned}
+        total["dynamic_energy_pj"] = {p.name: dynamic[p.name] for p in planned}
+        total["active_core_pj"] = {p.name: sum(r["active_core_pj"][p.name] for r in layers) for p in planned}
+        for name, static in total["static_energy_pj"].items():
+            total["energy_pj"][name] += static
     total["energy_per_image_pj"] = {name: e / images for name, e in total["energy_pj"].items()}
     total["unpriced"] = {}
     for p in profiles:
@@ -98,10 +117,11 @@ def build_report(counts: Counts, profiles: list[Profile], images: int = 1) -> di
             for key, n in r["unpriced"][p.name].items():
                 merged[key] = merged.get(key, 0) + n
         total["unpriced"][p.name] = merged
-    for r in layers:
-        r["share"] = {name: (r["energy_pj"][name] / e if e else 0.0) for name, e in total["energy_pj"].items()}
+    for r in layers:  # a layer's share of the layers' energy (static energy is the chips', no layer's)
+        r["share"] = {name: (r["energy_pj"][name] / e if e else 0.0) for name, e in dynamic.items()}
     return {"network": counts.network, "steps": counts.steps, "runs": counts.runs, "images": images,
-            "layers": layers, "total": total, "profiles": {p.name: p.to_json() for p in profiles}}
+            "layers": layers, "total": total, "profiles": {p.name: p.to_json() for p in profiles},
+            **({"deployment": deployment.to_json()} if deployment is not None else {})}
 
 
 def format_energy(pj: float) -> str:
@@ -116,30 +136,49 @@ def _energy_cell(row: dict[str, Any], profile: str) -> str:
 
 
 def table(report: dict[str, Any]) -> Table:
+    """Per layer (with its cores when a plan priced the run), a static row for the chips, and the total."""
     profiles = list(report["profiles"])
+    deployment = report.get("deployment")
     t = Table(title=f"{report['network']}: {report['steps']} steps x {report['runs']} run(s)", box=box.SIMPLE)
-    for col in ("index", "name", "placement", "neurons", "spikes", "rate", "synops", "MACs", "updates"):
+    columns = ("index", "name", "placement", "neurons", *(("cores",) if deployment else ()), "spikes", "rate",
+               "synops", "MACs", "updates")
+    for col in columns:
         t.add_column(col, justify="left" if col in ("name", "placement") else "right")
     for p in profiles:
         t.add_column(f"E {p}", justify="right")
     t.add_column(f"share ({profiles[0]})", justify="right")
+    cores = (lambda r: (str(r["cores"]),)) if deployment else (lambda r: ())
     for r in report["layers"]:
-        t.add_row(str(r["index"]), r["name"], r["placement"], f"{r['neurons']:,}", f"{r['spikes_out']:,}",
+        t.add_row(str(r["index"]), r["name"], r["placement"], f"{r['neurons']:,}", *cores(r), f"{r['spikes_out']:,}",
                   f"{r['firing_rate']:.3f}", f"{r['synops']:,}", f"{r['macs']:,}", f"{r['neuron_updates']:,}",
                   *[_energy_cell(r, p) for p in profiles], f"{r['share'][profiles[0]]:.1%}")
     tot = report["total"]
-    t.add_row("", "total", "", f"{tot['neurons']:,}", f"{tot['spikes_out']:,}", "", f"{tot['synops']:,}",
-              f"{tot['macs']:,}", f"{tot['neuron_updates']:,}", *[_energy_cell(tot, p) for p in profiles], "100.0%")
+    if deployment:
+        static = tot["static_energy_pj"]
+        t.add_row("", f"static: {deployment['chips']} chip(s) x {deployment['run_time_s'] * 1e3:,.3f} ms", "", "",
+                  "", *[""] * 5, *[format_energy(static[p]) if p in static else "-" for p in profiles], "")
+    t.add_row("", "total", "", f"{tot['neurons']:,}", *((f"{deployment['cores']:,}",) if deployment else ()),
+              f"{tot['spikes_out']:,}", "", f"{tot['synops']:,}", f"{tot['macs']:,}", f"{tot['neuron_updates']:,}",
+              *[_energy_cell(tot, p) for p in profiles], "100.0%")
     return t
 
 
 def summary_lines(report: dict[str, Any]) -> list[str]:
-    """Energy per image for each profile, what it could not price, and the evidence behind it."""
+    """Energy per image for each profile, what it could not price, and the evidence behind it; for a
+    profile with static power, its dynamic and static parts and the plan's chips, cores and time."""
     lines = []
     tot = report["total"]
     for name, profile in report["profiles"].items():
-        evidence = ", ".join(sorted({t["evidence"] for t in profile["terms"].values()}))
+        terms = [*profile["terms"].values(), *profile.get("deployment", {}).values()]
+        evidence = ", ".join(sorted({t["evidence"] for t in terms}))
         line = f"{name}: {format_energy(tot['energy_per_image_pj'][name])} per image ({evidence})"
+        if name in tot.get("static_energy_pj", {}):
+            d, images = report["deployment"], report["images"]
+            line += (f" = dynamic {format_energy(tot['dynamic_energy_pj'][name] / images)} (active cores "
+                     f"{format_energy(tot['active_core_pj'][name] / images)} of it) + static "
+                     f"{format_energy(tot['static_energy_pj'][name] / images)}: {d['chips']} chip(s), {d['cores']:,} "
+                     f"cores ({d['board']}), {d['run_time_s'] * 1e3:,.3f} ms run ({d['steps']} steps x {d['runs']} "
+                     f"run(s) of {d['step_time_s'] * 1e6:,.1f} us, plan's {d['activity']} time)")
         if tot["unpriced"][name]:
             line += "; * unpriced: " + ", ".join(f"{n:,} {k}" for k, n in tot["unpriced"][name].items())
         lines.append(line)
@@ -153,14 +192,26 @@ def to_csv(report: dict[str, Any]) -> str:
     writer.writerow(["index", "name", "type", "placement", "neurons", "spikes_out", "firing_rate", "synops",
                      *[f"synops_{k}" for k in KINDS], "macs", "neuron_updates", "neuron_updates_active",
                      *[f"energy_pj:{p}" for p in profiles], *[f"unpriced:{p}" for p in profiles]])
-    for r in [*report["layers"], {**report["total"], "index": "", "name": "total", "type": "", "placement": "",
-                                   "firing_rate": ""}]:
+    for r in [*report["layers"], *_static_rows(report), {**report["total"], "index": "", "name": "total", "type": "",
+                                                          "placement": "", "firing_rate": ""}]:
         writer.writerow([_cell(v) for v in (
             r["index"], r["name"], r["type"], r["placement"], r["neurons"], r["spikes_out"],
             r["firing_rate"], r["synops"], *[r["synops_by_kind"][k] for k in KINDS], r["macs"],
             r["neuron_updates"], r["neuron_updates_active"], *[r["energy_pj"][p] for p in profiles],
             *[";".join(f"{k}={n}" for k, n in r["unpriced"][p].items()) for p in profiles])])
     return out.getvalue()
+
+
+def _static_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The chips' static energy as one CSV row (none without a profile with static power)."""
+    static = report["total"].get("static_energy_pj")
+    if not static:
+        return []
+    empty = {"neurons": "", "spikes_out": "", "synops": "", "synops_by_kind": {k: "" for k in KINDS}, "macs": "",
+             "neuron_updates": "", "neuron_updates_active": ""}
+    return [{**empty, "index": "", "name": "static", "type": "", "placement": "", "firing_rate": "",
+             "energy_pj": {p: static.get(p, "") for p in report["profiles"]},
+             "unpriced": {p: {} for p in report["profiles"]}}]
 
 
 def _cell(value: Any) -> Any:
