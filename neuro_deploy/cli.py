@@ -425,10 +425,15 @@ def inspect(network: Path, as_json: bool, skip_layers: tuple[str, ...]) -> None:
                         for c in COLUMNS])
     table.add_row("", "total", "", "", "", str(sum(r["neurons"] for r in rows)),
                   str(sum(r["synapses"] for r in rows)), "", "", str(max((r["delay"] for r in rows), default=0)),
-                  "", str(len(violations)))
+                  "", "", str(len(violations)))
     _console().print(table)
     for violation in violations:
         click.echo(f"violates Loihi's limits: {violation}")
+    exposed = [r for r in rows if (r["worst_sum"] or 0) > 1]
+    if exposed:
+        worst = max(exposed, key=lambda r: r["worst_sum"])
+        click.echo(f"{len(exposed)} layers have a synapse that some input can overflow (worst_sum > 1; worst: {worst['name']}, "
+                   f"{worst['worst_sum']}x its accumulator); their calibration peaks fit")
 
 
 @cli.command()

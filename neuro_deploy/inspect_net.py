@@ -11,10 +11,10 @@ import numpy as np
 from neuro_deploy.energy.counts import synapse_fanout
 from neuro_deploy.ir.graph import Synapse
 from neuro_deploy.netx_io import placement, read_network
-from neuro_deploy.target import check, neuron_process, synapse_process
+from neuro_deploy.target import accumulator_limit, check, neuron_process, synapse_class, worst_case_sum
 
 COLUMNS = ("index", "name", "type", "placement", "shape", "neurons", "synapses", "weight_bits", "weight_exp", "delay",
-           "lava", "violations")
+           "worst_sum", "lava", "violations")
 
 
 def mantissa_bits(mantissas: list[np.ndarray]) -> int | None:
@@ -28,11 +28,13 @@ def mantissa_bits(mantissas: list[np.ndarray]) -> int | None:
 def describe(path: str | Path, skip: tuple[str, ...] = (),
              on_layer: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
     """One row per layer (`skip`: a plain netx file's trailing layer types to leave out);
-    `on_layer(done, total)` hears each row (seconds for a release-size network)."""
+    `on_layer(done, total)` hears each row (seconds for a release-size network). `worst_sum`: the
+    largest worst-case sum of the layer's synapses over their accumulator's limit (above 1: some
+    input overflows it, though calibration did not)."""
     net = read_network(path, skip)
     q = net.quantized
     graph = q.graph
-    violations = [str(v) for v in check(q)]
+    violations = check(q)
     shapes = net.meta.get("shapes", {})
     rows = []
     order = [n for n in graph.topological() if n in q.layers]
@@ -49,6 +51,9 @@ def describe(path: str | Path, skip: tuple[str, ...] = (),
                      "synapses": count, "weight_bits": mantissa_bits([q.synapses[s.name].mantissa for s in syns]),
                      "weight_exp": sorted({q.synapses[s.name].exp for s in syns}),
                      "delay": max(delays, default=0),
-                     "lava": [neuron_process(node, q.layers[name].params), *sorted(synapse_process(s) for s in syns)],
-                     "violations": [v for v in violations if v.split(":")[0] in {name, *(s.name for s in syns)}]})
+                     "worst_sum": max((round(worst_case_sum(q, s.name) / accumulator_limit(s).high, 2) for s in syns),
+                                      default=None),
+                     "lava": [neuron_process(node, q.layers[name].params), *sorted(synapse_class(s) for s in syns)],
+                     "violations": [str(v) for v in violations if v.where in {name, *(s.name for s in syns)}
+                                    or (i == 0 and v.where not in graph.nodes)]})  # network-wide: first row
     return rows

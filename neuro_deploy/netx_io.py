@@ -215,7 +215,8 @@ def read_network(path: str | Path, skip: tuple[str, ...] = ()) -> NetworkFile:
     declared = set(net.meta.get("violations", []))
     undeclared = [v for v in check(net.quantized) if str(v) not in declared]
     if undeclared:
-        raise NeuroDeployError(f"{path} breaks Loihi's limits: {undeclared[0]}")
+        raise NeuroDeployError(f"{path} breaks Loihi's limits in {len(undeclared)} place"
+                               f"{'s' if len(undeclared) > 1 else ''}: " + "; ".join(map(str, undeclared)))
     return net
 
 

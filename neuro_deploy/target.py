@@ -8,6 +8,7 @@ a synapse, `check` compares a quantized network with the table.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,8 +20,8 @@ from neuro_deploy.ir.quantized import NeuronParams, Quantized
 @dataclass(frozen=True)
 class Limit:
     name: str
-    low: int
-    high: int  # inclusive
+    low: float
+    high: float  # inclusive
     what: str
     source: str
 
@@ -46,6 +47,12 @@ LIMITS = {lim.name: lim for lim in (
     Limit("lif_vth", 0, 2**17 - 1, "LIF vth mantissa (17 bits, compared as vth << 6)",
           "lava/proc/lif/models.py:262, :268-278"),
     Limit("lif_decay", 0, 4095, "LIF du / dv (12 bits)", "lava/proc/lif/models.py:82-83, :252-253"),
+    Limit("lif_bias", -4096, 4095, "LIF bias_mant (signed 13 bits)", "lava/proc/lif/models.py:84, :254-255"),
+    Limit("lif_bias_exp", 0, 7, "LIF bias_exp (unsigned 3 bits)", "lava/proc/lif/models.py:85, :256"),
+    Limit("payload_bits", 1, 24, "payload width in bits (1: binary spikes; graded: at most 24)",
+          "lava/proc/graded/models.py:48-52 (precision=24)"),
+    Limit("headroom", 1, math.inf, "margin over the calibration peaks (below 1 the peaks prove nothing)",
+          "neuro_deploy/passes/quantize.py (every peak check multiplies by it)"),
     Limit("graded_payload", *_signed(24), "graded spike payload and graded neuron state",
           "lava/proc/graded/models.py:48-52, :85-89 (precision=24)"),
     Limit("delay", 0, 62, "axonal delay in steps beyond the one-step hop",
@@ -60,13 +67,13 @@ NEURON_PROCESS = {
     "relay": "lava.proc.graded GradedVec / GradedReluVec; with a bias: neuro-deploy GradedNeuron (kind relay)",
     "nilif": "neuro-deploy GradedNeuron (kind nilif: the NI-LIF neuron program)",
     "accumulate": "neuro-deploy GradedNeuron (kind accumulate)",
-    "host": "neuro-deploy GradedNeuron / GradedNeuron2 (kind host: a CPU process, float64)",
+    "host": "neuro-deploy HostLayers (every host layer of the network in one CPU process, float64)",
 }
 
 
 def neuron_process(node: Node, params: NeuronParams) -> str:
     """The Lava process that realises a layer: Lava's own where one computes it, else a
-    neuro-deploy neuron program (`GradedNeuron`)."""
+    neuro-deploy neuron program (`GradedNeuron`), or for a host layer the one `HostLayers`."""
     if isinstance(node, Input):
         return "RingBuffer"
     if isinstance(node, LIF):
@@ -75,7 +82,7 @@ def neuron_process(node: Node, params: NeuronParams) -> str:
         return {"delta": "Delta", "sigma": "Sigma"}.get(node.mode, "SigmaDelta")
     if isinstance(node, Relay) and not params.programmed:
         return "GradedReluVec" if params.relu else "GradedVec"
-    return "GradedNeuron"
+    return "HostLayers" if node.role == "host" else "GradedNeuron"
 
 
 def synapse_process(syn: Synapse) -> str:
@@ -87,6 +94,19 @@ def synapse_process(syn: Synapse) -> str:
     if syn.upsample > 1:
         return "DelaySparse" if syn.delay > 0 else "Sparse"
     return "DelayConv" if syn.delay > 0 else "Conv"
+
+
+#: The process class each `synapse_process` kind is built as (sim/lava.py): neuro-deploy's
+#: subclasses (lava_procs/synapses.py) where Lava's own does not do it. For display only: code
+#: keys on the kinds.
+SYNAPSE_CLASS = {"Conv": "ConvExp", "DelayConv": "DelayConv", "Sparse": "Sparse", "DelaySparse": "CachedDelaySparse",
+                 "Dense": "Dense", "DelayDense": "DelayDense"}
+
+
+def synapse_class(syn: Synapse) -> str:
+    """The name of the Lava process class that realises a synapse, as `inspect` shows it."""
+    kind = synapse_process(syn)
+    return SYNAPSE_CLASS.get(kind, kind)
 
 
 def accumulator_limit(syn: Synapse) -> Limit:
@@ -102,16 +122,41 @@ class Violation:
 
     def __str__(self) -> str:
         lim = self.limit
-        return (f"{self.where}: {self.quantity} {self.value:g} is outside [{lim.low}, {lim.high}], "
-                f"the {lim.what} ({lim.source})")
+        return (f"{self.where}: {self.quantity} {_number(self.value)} is outside [{_number(lim.low)}, "
+                f"{_number(lim.high)}], the {lim.what} ({lim.source})")
+
+
+def _number(x: float) -> str:
+    """An integral value in full, any other in `g` form (inf and nan as such)."""
+    return str(int(x)) if math.isfinite(x) and x == int(x) else f"{x:g}"
 
 
 def _outside(value: float, lim: Limit) -> bool:
-    return value < lim.low or value > lim.high
+    """Outside the limit, NaN included (a NaN compares false with both ends)."""
+    return not lim.low <= value <= lim.high
+
+
+def payload_bound(q: Quantized, layer: str) -> float:
+    """The largest |payload| a layer can send: 1 for binary spikes, else what its declared signed
+    width holds (at most the 24 bits of a graded spike)."""
+    bits = min(max(q.layers[layer].payload_bits, 1), 24)
+    return 1.0 if bits == 1 else float(2 ** (bits - 1) - 1)
+
+
+def worst_case_sum(q: Quantized, name: str) -> float:
+    """The largest |sum| a synapse's weights can make before its shift: the largest L1 norm of an
+    output's taps times the largest payload of its source (x16 through the bilinear upsampling,
+    whose four coefficients add up to 16). No input can exceed it; calibration never sees it."""
+    m = q.synapses[name].mantissa
+    l1 = float(np.abs(m.astype(np.int64)).reshape(m.shape[0], -1).sum(1).max()) if m.size else 0.0
+    syn = q.graph.nodes[name]
+    return l1 * payload_bound(q, q.graph.inputs(name)[0]) * (16 if syn.upsample > 1 else 1)
 
 
 def check(q: Quantized) -> list[Violation]:
-    """Every place where the network, with its calibration peaks and headroom, breaks a limit."""
+    """Every place where the network, with its calibration peaks and headroom, breaks a limit, and
+    every recorded figure the file's own weights and widths prove wrong: a headroom below 1, a
+    synapse peak larger than its weights can sum (`worst_case_sum`)."""
     out: list[Violation] = []
     h = q.headroom
 
@@ -119,13 +164,19 @@ def check(q: Quantized) -> list[Violation]:
         if _outside(value, LIMITS[name]):
             out.append(Violation(where, quantity, value, LIMITS[name]))
 
+    need("network", "stored headroom", h, "headroom")
     graph = q.graph
     for name, layer in q.layers.items():
         node, p = graph.nodes[name], layer.params
+        need(name, "payload width", layer.payload_bits, "payload_bits")
         if isinstance(node, LIF):
             need(name, "vth", p.vth, "lif_vth")
             need(name, "du", p.du, "lif_decay")
             need(name, "dv", p.dv, "lif_decay")
+            need(name, "bias_exp", p.bias_exp, "lif_bias_exp")
+            if p.bias is not None and np.size(p.bias):
+                need(name, "bias mantissa", int(np.min(p.bias)), "lif_bias")
+                need(name, "bias mantissa", int(np.max(p.bias)), "lif_bias")
             need(name, "peak |v| x headroom", layer.peak * h, "lif_state")
             need(name, "peak |a_in| x headroom", layer.input_peak * h, "lif_input")
         elif isinstance(node, NILIF):
@@ -152,4 +203,9 @@ def check(q: Quantized) -> list[Violation]:
         lim = accumulator_limit(syn)
         if _outside(qs.acc_peak * h, lim):
             out.append(Violation(name, "peak |sum| x headroom", qs.acc_peak * h, lim))
+        possible = Limit("recorded_peak", 0, worst_case_sum(q, name),
+                         "largest |sum| these weights make from the source's declared payloads",
+                         "recomputed from the file: max over outputs of sum |mantissa| x max |payload|")
+        if _outside(qs.acc_peak, possible):
+            out.append(Violation(name, "recorded peak |sum|", qs.acc_peak, possible))
     return out

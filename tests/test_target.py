@@ -197,8 +197,8 @@ def test_inspect_names_the_lava_process_of_every_layer_and_synapse(capsys, tmp_p
         expected = {"input": "RingBuffer", "lif": "LIF"}.get(kind) or (
             "GradedNeuron" if kind != "relay" or layer.params.programmed else "GradedVec")
         assert neuron in (expected, "GradedReluVec"), name
-        assert sorted(synapses) == sorted(target.synapse_process(q.graph.nodes[s]) for s in q.graph.inputs(name))
-    assert {"Conv", "Sparse", "DelayConv"} <= {p for r in rows.values() for p in r["lava"]}
+        assert sorted(synapses) == sorted(target.synapse_class(q.graph.nodes[s]) for s in q.graph.inputs(name))
+    assert {"ConvExp", "Sparse", "DelayConv"} <= {p for r in rows.values() for p in r["lava"]}
     ntidigits = Path(sysconfig.get_paths()["purelib"]) / "tests/lava/lib/dl/netx/gts/ntidigits/ntidigits.net"
     code, out, _ = run_cli(capsys, "inspect", ntidigits, "--json", "--skip-layer", "average")
     assert code == 0 and [r["lava"] for r in json.loads(out)] == [["RingBuffer"], ["LIF", "DelayDense"],
