@@ -67,13 +67,13 @@ NEURON_PROCESS = {
     "relay": "lava.proc.graded GradedVec / GradedReluVec; with a bias: neuro-deploy GradedNeuron (kind relay)",
     "nilif": "neuro-deploy GradedNeuron (kind nilif: the NI-LIF neuron program)",
     "accumulate": "neuro-deploy GradedNeuron (kind accumulate)",
-    "host": "neuro-deploy HostLayers (every host layer of the network in one CPU process, float64)",
+    "host": "neuro-deploy GradedNeuron / GradedNeuron2 (kind host: a CPU process, float64)",
 }
 
 
 def neuron_process(node: Node, params: NeuronParams) -> str:
     """The Lava process that realises a layer: Lava's own where one computes it, else a
-    neuro-deploy neuron program (`GradedNeuron`), or for a host layer the one `HostLayers`."""
+    neuro-deploy neuron program (`GradedNeuron`)."""
     if isinstance(node, Input):
         return "RingBuffer"
     if isinstance(node, LIF):
@@ -82,7 +82,7 @@ def neuron_process(node: Node, params: NeuronParams) -> str:
         return {"delta": "Delta", "sigma": "Sigma"}.get(node.mode, "SigmaDelta")
     if isinstance(node, Relay) and not params.programmed:
         return "GradedReluVec" if params.relu else "GradedVec"
-    return "HostLayers" if node.role == "host" else "GradedNeuron"
+    return "GradedNeuron"
 
 
 def synapse_process(syn: Synapse) -> str:
