@@ -481,13 +481,15 @@ def plan(network: Path, skip_first: int, board: str | None, chips: int | None, f
 @click.option("--energy", "energy_report", type=click.Path(path_type=Path),
               help="Energy report (energy --json-out, simulate --energy): each layer's spikes, rate, synaptic "
                    "ops and energy on its node.")
+@click.option("--plan", "with_plan", is_flag=True,
+              help="Put each layer's Loihi 2 cores, block and chips (neuro-deploy plan) on its node.")
 @click.option("--no-browser", is_flag=True,
               help="Serve the view and print its local URL instead of opening it; serves until Ctrl-C.")
 @click.option("--export-only", is_flag=True, help="Write the ONNX file and exit without serving (for scripts).")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535),
               help="Port netron serves on.")
-def view(network: Path, output: Path | None, energy_report: Path | None, no_browser: bool, export_only: bool,
-         port: int) -> None:
+def view(network: Path, output: Path | None, energy_report: Path | None, with_plan: bool, no_browser: bool,
+         export_only: bool, port: int) -> None:
     """Write an ONNX view of a network file, converted or plain netx (one node per layer, edge shapes,
     every synapse attribute), and serve it with netron until Ctrl-C. Scripts use --export-only."""
     from neuro_deploy.onnx_view import export
@@ -496,7 +498,7 @@ def view(network: Path, output: Path | None, energy_report: Path | None, no_brow
     check_outputs([output], [network, energy_report])
     check_inputs([network, energy_report])
     with progress("view", logs=False) as update:
-        export(network, output, energy_report, update)
+        export(network, output, energy_report, update, with_plan)
     _note(f"wrote {output}")
     if export_only:
         return

@@ -5,7 +5,9 @@ holds its placement, neuron parameters and scale, and every attribute of each sy
 one list entry per synapse: stride, padding, upsampling, dilation, groups, delay, kernel and
 weight shape, exponent and shift, and its channel placement (which channels of the layer it
 writes). With an energy report (`energy --json-out`, `simulate --energy`), each layer's node also
-shows its spikes, firing rate, synaptic ops, MACs and energy per profile.
+shows its spikes, firing rate, synaptic ops, MACs and energy per profile; with a Loihi 2 plan
+(`view --plan`), its cores, block, first core and the chips they sit on, and the graph's
+description the totals.
 
 Works for converted files and plain netx files alike (both are read into the graph IR). Ops live
 in the `ai.neuro_deploy` domain: the model is a picture of the deployment, not something to run
@@ -24,6 +26,8 @@ import onnx
 from onnx import TensorProto, helper
 
 from neuro_deploy.atomic import atomic_path, check_inputs
+from neuro_deploy.deploy.budgets import CORES_PER_CHIP
+from neuro_deploy.deploy.plan import Plan, plan_network
 from neuro_deploy.errors import NeuroDeployError
 from neuro_deploy.ir.graph import Synapse
 from neuro_deploy.netx_io import placement, read_network
@@ -101,12 +105,34 @@ def read_energy(report_path: str | Path) -> dict[str, dict[str, Any]]:
                                f"{type(exc).__name__} {exc}") from None
 
 
+def plan_attributes(plan: Plan) -> dict[str, dict[str, Any]]:
+    """Per layer name: its part of the Loihi 2 plan (cores, block, first core, chips), for its node."""
+    per_chip = int(CORES_PER_CHIP.value)
+
+    def chips(first: int, last: int) -> str:
+        a, b = first // per_chip, last // per_chip
+        return f"{a} of {plan.chips}" if a == b else f"{a}..{b} of {plan.chips}"
+
+    return {lp.name: {"plan_placement": lp.placement, "plan_cores": lp.cores, "plan_block": lp.block_label,
+                      **({"plan_first_core": lp.first_core, "plan_chips": chips(lp.first_core, lp.first_core + lp.cores - 1)}
+                         if lp.cores else {})}
+            for lp in plan.layers}
+
+
+def plan_summary(plan: Plan) -> str:
+    return (f"Loihi 2 plan: {plan.cores:,} cores on {plan.chips} chip(s) of {int(CORES_PER_CHIP.value)}; "
+            f"{plan.board} ({plan.chips_available} chip(s)) {'fits' if plan.fits else 'does not fit'}")
+
+
 def build_model(path: str | Path, energy: dict[str, dict[str, Any]] | None = None,
-                on_layer: Callable[[int, int], None] | None = None) -> onnx.ModelProto:
-    """The ONNX picture of the network file at `path`, with `energy` (from `read_energy`) on its nodes;
-    `on_layer(done, total)` hears each node (seconds for a release-size network)."""
+                on_layer: Callable[[int, int], None] | None = None, with_plan: bool = False) -> onnx.ModelProto:
+    """The ONNX picture of the network file at `path`, with `energy` (from `read_energy`) on its nodes
+    and, `with_plan`, each layer's Loihi 2 cores and chips; `on_layer(done, total)` hears each node
+    (seconds for a release-size network)."""
     net = read_network(path)
     q, graph = net.quantized, net.quantized.graph
+    plan = plan_network(net) if with_plan else None
+    planned = plan_attributes(plan) if plan is not None else {}
     order = [n for n in graph.topological() if n in q.layers]
     if energy is not None and not set(energy) & set(order):
         raise NeuroDeployError(f"the energy report names none of the layers of {path}: it is another network's")
@@ -125,6 +151,7 @@ def build_model(path: str | Path, energy: dict[str, dict[str, Any]] | None = Non
         if syns:
             attrs.update(synapse_attributes(syns, inputs, q.synapses))
         attrs.update((energy or {}).get(name, {}))
+        attrs.update(planned.get(name, {}))
         nodes.append(helper.make_node(node.kind.capitalize(), inputs, [name], name=name, domain=DOMAIN,
                                       **{k: v for k, v in attrs.items() if v is not None}))
         shapes.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, *node.shape]))
@@ -133,7 +160,8 @@ def build_model(path: str | Path, energy: dict[str, dict[str, Any]] | None = Non
     nodes[0].input.append("image")
     out = helper.make_tensor_value_info(last, TensorProto.FLOAT, [1, *graph.nodes[last].shape])
     model = helper.make_model(helper.make_graph(nodes, Path(path).stem, [inp], [out],
-                                                value_info=[v for v in shapes if v.name != last]),
+                                                value_info=[v for v in shapes if v.name != last],
+                                                doc_string=plan_summary(plan) if plan is not None else None),
                               opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(DOMAIN, 1)],
                               producer_name=net.meta.get("producer", "neuro-deploy"))
     onnx.checker.check_model(model)
@@ -141,8 +169,9 @@ def build_model(path: str | Path, energy: dict[str, dict[str, Any]] | None = Non
 
 
 def export(path: str | Path, out: str | Path, energy_report: str | Path | None = None,
-           on_layer: Callable[[int, int], None] | None = None) -> None:
-    """Write the view of `path` to `out`, with the layers' numbers from `energy_report` when given."""
-    model = build_model(path, read_energy(energy_report) if energy_report is not None else None, on_layer)
+           on_layer: Callable[[int, int], None] | None = None, with_plan: bool = False) -> None:
+    """Write the view of `path` to `out`, with the layers' numbers from `energy_report` when given
+    and their Loihi 2 cores and chips `with_plan`."""
+    model = build_model(path, read_energy(energy_report) if energy_report is not None else None, on_layer, with_plan)
     with atomic_path(out) as tmp:
         onnx.save(model, tmp)
