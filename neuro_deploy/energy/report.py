@@ -125,7 +125,7 @@ def build_report(counts: Counts, profiles: list[Profile], images: int = 1,
 
 
 def format_energy(pj: float) -> str:
-    for unit, scale in (("mJ", 1e9), ("uJ", 1e6), ("nJ", 1e3)):
+    for unit, scale in (("J", 1e12), ("mJ", 1e9), ("uJ", 1e6), ("nJ", 1e3)):
         if pj >= scale:
             return f"{pj / scale:.3g} {unit}"
     return f"{pj:.3g} pJ"
