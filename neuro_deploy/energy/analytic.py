@@ -65,6 +65,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     #: configurations come with the rates
     "release-cpu": {"size": 256, "rate": "vlifnet=vlifnet_release_cpu,esdnet=esdnet_release_cpu"},
 }
+#: What the paper's formula charges (docs/energy.md section 5): every conv at k^2 H W per channel
+#: pair (textbook counting), the first layer per step, real-valued inputs as ACs at the global rate,
+#: and no attention gates or products; with `--preset paper`'s call this gives 17.4%.
+PAPER_FORMULA = {"counting": "textbook", "first_layer": "per-step", "real_inputs": "ac", "exclude": frozenset({"gates"})}
 CATEGORIES = {
     "first": "first layer (the image)",
     "body_binary": "spiking body, binary input",
@@ -488,6 +492,14 @@ class MeasuredTable(dict):
         return bool(self.source.get("random_weights"))
 
     @property
+    def below_input(self) -> bool:
+        """The measured network scores below its own rainy input (held-out PSNR): it has not learned
+        the task, and its rates say little of a network that has."""
+        held = self.source.get("held_out") or {}
+        return isinstance(held, dict) and all(isinstance(held.get(k), (int, float)) for k in ("psnr", "psnr_input")) \
+            and held["psnr"] < held["psnr_input"]
+
+    @property
     def config(self) -> dict[str, Any]:
         """The measured network's constructor arguments, with the T it ran at."""
         return {**self.source["config"], **({"T": self.source["T"]} if "T" in self.source else {})}
@@ -605,7 +617,8 @@ class Priced:
 
     def to_json(self) -> dict[str, Any]:
         return {**self.net.to_json(), "rate": self.rate, "ac": self.ac, "mac": self.mac, "energy_pj": self.energy_pj,
-                "ann_energy_pj": self.ann_pj, "random_weights": self.random_weights, "dead": self.dead,
+                "ann_energy_pj": self.ann_pj, "random_weights": self.random_weights,
+                "below_input": self.measured is not None and self.measured.below_input, "dead": self.dead,
                 "rates_from": {**self.measured.source, "file": self.measured.path} if self.measured else None,
                 "categories": self.breakdown(lambda op: op.category), "stages": self.breakdown(lambda op: op.stage),
                 "layers": [{"name": op.name, "stage": op.stage, "category": op.category, "part": op.part,
@@ -845,6 +858,44 @@ def analysis_tables(a: Analysis) -> list[Table]:
     return [t, s]
 
 
+def differences_from_paper(a: Analysis) -> list[str]:
+    """How an analysis departs from the paper's formula and its original call (`PRESETS["paper"]`);
+    empty when its ratio is the paper's kind of figure, the only one set beside the paper's 13%."""
+    call, out = PRESETS["paper"], []
+    if a.random_weights:
+        out.append(f"rates of RANDOM (untrained) weights ({', '.join(a.random_weights)})")
+    for arch, p in a.networks.items():
+        if _full_config(arch, p.net.config) != _full_config(arch, call["configs"][arch]):
+            out.append(f"{arch} {_config_text(p.net)}, not the call's")
+        if p.rate != call["rate"]:
+            out.append(f"{arch} rate {_rate_text(p.rate)}, not {call['rate']}")
+    net = a.networks["vlifnet"].net
+    if (net.size, net.T) != (call["size"], call["T"]):
+        out.append(f"{net.size}x{net.size}, T={net.T}, not {call['size']}x{call['size']}, T={call['T']}")
+    if net.counting != PAPER_FORMULA["counting"]:
+        out.append(f"{net.counting} counting")
+    settings = a.settings
+    if settings.first_layer != PAPER_FORMULA["first_layer"]:
+        out.append(f"first layer {settings.first_layer}")
+    if settings.real_inputs != PAPER_FORMULA["real_inputs"]:
+        out.append(f"real-valued inputs as {settings.real_inputs.upper()}")
+    if "gates" not in settings.exclude:
+        out.append("gate MACs charged")
+    out.extend(f"{switch} excluded" for switch in sorted(settings.exclude - PAPER_FORMULA["exclude"]))
+    return out
+
+
+def paper_claim(a: Analysis) -> str:
+    """The label beside the ratio: the paper's 13% only beside a figure of its own formula and call
+    (ESDNet's configuration and rate, which the paper does not state, assumed as in the call);
+    every other ratio says what it is."""
+    differences = differences_from_paper(a)
+    if not differences:
+        return (f"(paper: {PAPER_RATIO:.0%}; its formula and call, with ESDNet's configuration and rate, "
+                "which the paper does not state, assumed)")
+    return f"(not comparable with the paper's {PAPER_RATIO:.0%}: {'; '.join(differences)})"
+
+
 def analysis_lines(a: Analysis, parameter: str = "esdnet-rate", target: float = PAPER_RATIO) -> list[str]:
     """Configurations, parameters beside thop's, the ratio and what it would take to reach the target."""
     lines = []
@@ -856,10 +907,7 @@ def analysis_lines(a: Analysis, parameter: str = "esdnet-rate", target: float = 
                      f"(it misses {missed}); firing rate {_rate_text(p.rate)}; SNN/ANN {p.energy_pj / p.ann_pj:.1%}")
         lines.extend(_measured_lines(arch, p))
     solved = solve(a, parameter, target)
-    claim = (f"at rates of RANDOM (untrained) weights ({', '.join(a.random_weights)}): not comparable with the "
-             f"paper's {PAPER_RATIO:.0%}" if a.random_weights  # never beside the paper's claim without saying so
-             else f"(paper: {PAPER_RATIO:.0%})")
-    lines.append(f"VLIFNet/ESDNet = {a.ratio:.1%} {claim}" + (f"; preset {a.preset}" if a.preset else ""))
+    lines.append(f"VLIFNet/ESDNet = {a.ratio:.1%} {paper_claim(a)}" + (f"; preset {a.preset}" if a.preset else ""))
     lines.append(f"{parameter} giving {target:.1%}: " + ("none (the ratio does not depend on it)" if solved is None else
                  f"{solved:.4f}" + ("" if 0 <= solved <= 1 else " (outside [0, 1]: unreachable)")))
     lines.append(f"settings: first layer {a.settings.first_layer}, real-valued inputs as {a.settings.real_inputs.upper()}, "
@@ -879,6 +927,11 @@ def _measured_lines(arch: str, p: Priced) -> list[str]:
                      f"{src.get('images')} images at {at}, T={src.get('T')}{applied} ({m.path})")
         if m.random_weights:
             lines.append(f"warning: {arch}'s rates were measured on random (untrained) weights")
+        if m.below_input:
+            held = src["held_out"]
+            lines.append(f"warning: {arch}'s rates come from a network that scores below its own input (held-out "
+                         f"PSNR {held['psnr']:.2f} dB against the rainy input's {held['psnr_input']:.2f} dB): it has "
+                         "not learned the task")
     if p.dead:
         lines.append(f"warning: {arch}: {len(p.dead)} of {len(p.rate)} rated layers are dead (rate 0): "
                      f"{', '.join(p.dead)}")

@@ -201,11 +201,14 @@ def comparison_lines(result: Comparison) -> list[str]:
             partial = any(d["unpriced"] for d in deployed)  # the ratio leaves the unpriced terms out
             parts = ", ".join(f"{k} {v:.1%}{'*' if k == 'loihi' and partial else ''}" for k, v in ratios.items())
             random = result.random_weights(setting)
+            size = next(e.size for e in result.entries if e.setting == setting)
             if random:  # never beside the paper's claim without saying so
                 lines.append(f"VLIFNet/ESDNet ({setting}, RANDOM WEIGHTS: {', '.join(random)}): {parts}  "
                              f"(random weights: not comparable with the paper's {PAPER_RATIO:.0%})")
             else:
-                lines.append(f"VLIFNet/ESDNet ({setting}): {parts}  (paper: {PAPER_RATIO:.0%})")
+                lines.append(f"VLIFNet/ESDNet ({setting}): {parts}  (counted on a run at {size}x{size}, not the "
+                             f"paper's global-rate formula: not comparable with its {PAPER_RATIO:.0%}; "
+                             "`compare --analytic --preset paper`)")
     for e in result.entries:
         dead = e.counts.dead()
         if dead:
