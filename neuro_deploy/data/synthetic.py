@@ -182,6 +182,8 @@ def make_synthetic_rain(
     _preset(preset)
     if n < 1:
         raise NeuroDeployError(f"number of synthetic images must be at least 1, got {n}")
+    if not 0 <= seed < 2**63:  # numpy's generator takes non-negative seeds only
+        raise NeuroDeployError(f"--seed {seed}: expected a non-negative integer below 2^63")
     _check_size(size, split)
     out_root = Path(out_root)
     _check_root(out_root, force)

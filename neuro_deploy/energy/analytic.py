@@ -683,8 +683,8 @@ def solve(analysis: Analysis, parameter: str, target: float) -> float | None:
     affine in a network's global rate, so the solution is exact (it may fall outside [0, 1])."""
     if parameter not in SOLVE:
         raise NeuroDeployError(f"cannot solve for {parameter!r} (known: {', '.join(SOLVE)})")
-    if not target > 0:
-        raise NeuroDeployError(f"target ratio {target}: must be positive")
+    if not (target > 0 and math.isfinite(target)):
+        raise NeuroDeployError(f"target ratio {target}: must be positive and finite (--target-ratio)")
     lines = {}
     for arch, p in analysis.networks.items():  # energy = a + b * rate
         profile = _profile_of(p)
