@@ -114,8 +114,8 @@ def plan_attributes(plan: Plan) -> dict[str, dict[str, Any]]:
         return f"{a} of {plan.chips}" if a == b else f"{a}..{b} of {plan.chips}"
 
     return {lp.name: {"plan_placement": lp.placement, "plan_cores": lp.cores, "plan_block": lp.block_label,
-                      **({"plan_first_core": lp.first_core, "plan_chips": chips(lp.first_core, lp.first_core + lp.cores - 1)}
-                         if lp.cores else {})}
+                      **({"plan_first_core": lp.first_core,
+                          "plan_chips": chips(lp.first_core, lp.first_core + lp.cores - 1)} if lp.cores else {})}
             for lp in plan.layers}
 
 

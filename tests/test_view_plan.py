@@ -18,8 +18,8 @@ PILOTNET = Path(__file__).parent / "data" / "loihi2" / "pilotnet_sdnn.net"
 
 def _plan_attributes(path: Path) -> tuple[onnx.ModelProto, dict[str, dict]]:
     model = onnx.load(path)
-    return model, {n.name: {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute if a.name.startswith("plan_")}
-                   for n in model.graph.node}
+    return model, {n.name: {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute
+                            if a.name.startswith("plan_")} for n in model.graph.node}
 
 
 def test_view_plan_puts_cores_and_chips_on_each_node(capsys, tmp_path):
