@@ -25,6 +25,7 @@ from neuro_deploy.errors import NeuroDeployError
 from neuro_deploy.ir import graph as ir
 from neuro_deploy.ir.graph import LIF, Edge, Graph, Input, Node, Output, Synapse
 from neuro_deploy.ir.quantized import PARAMS_BY_KIND, QLayer, QSynapse, Quantized
+from neuro_deploy.netx_plain_write import write_conv_geometry, write_cuba_neuron
 from neuro_deploy.target import check
 
 FORMAT_VERSION = 2
@@ -96,24 +97,15 @@ def _write_netx_layer(g: h5py.Group, q: Quantized, name: str, prev: str | None) 
         g.create_dataset("type", data=np.array([b"input"]))
         return
     syn = _netx_conv(q, name, prev)
-    if syn is not None:
-        neuron = g.create_group("neuron")
-        for key, value in (("type", np.bytes_("CUBA")), ("iDecay", layer.params.du + 1),
-                           ("vDecay", layer.params.dv), ("vThMant", layer.params.vth), ("refDelay", 1),
-                           ("wgtExp", 0)):
-            neuron.create_dataset(key, data=value)
     if syn is None:
         g.create_dataset("type", data=np.array([node.kind.encode()]))
         return
     qs = q.synapses[syn.name]
     out, cin, k, _ = syn.weight.shape
+    write_cuba_neuron(g, layer.params.du + 1, layer.params.dv, layer.params.vth)
     g.create_dataset("type", data=np.array([b"conv"]))
     g.create_dataset("weight", data=qs.mantissa.astype(np.int64) << qs.shift)
-    for key, value in (("stride", [syn.stride] * 2), ("padding", [syn.padding] * 2), ("dilation", [1, 1]),
-                       ("kernelSize", [k, k])):
-        g.create_dataset(key, data=np.asarray(value, np.int64))
-    for key, value in (("groups", 1), ("inChannels", cin), ("outChannels", out)):
-        g.create_dataset(key, data=value)
+    write_conv_geometry(g, (out, cin), [k, k], [syn.stride] * 2, [syn.padding] * 2)
 
 
 def write_network(path: str | Path, q: Quantized, meta: dict[str, Any]) -> None:

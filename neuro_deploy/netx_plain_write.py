@@ -3,7 +3,8 @@
 The counterpart of `netx_plain.read_plain`: what it reads back is what lava-dl's
 `netx.hdf5.Network` builds, so a file written here runs unchanged in Lava and in every
 neuro-deploy command that reads netx files (simulate, energy, inspect, view, plan).
-Written to a temporary name and renamed.
+Written to a temporary name and renamed. `write_cuba_neuron` and `write_conv_geometry` also
+write the netx-schema layers of netx_io's extended files.
 """
 
 from __future__ import annotations
@@ -35,12 +36,21 @@ class PlainLayer:
     delays: np.ndarray | None = None
 
 
-def _neuron(g: h5py.Group, layer: PlainLayer) -> None:
+def write_cuba_neuron(g: h5py.Group, i_decay: int, v_decay: int, vth: int) -> None:
+    """A block's `neuron` group as netx reads a CUBA-LIF (also the plain part of netx_io's files)."""
     n = g.create_group("neuron")
     n.create_dataset("type", data=np.bytes_("CUBA"))
-    for key, value in (("iDecay", layer.i_decay), ("vDecay", layer.v_decay), ("vThMant", layer.vth),
-                       ("refDelay", 1), ("wgtExp", 0)):
+    for key, value in (("iDecay", i_decay), ("vDecay", v_decay), ("vThMant", vth), ("refDelay", 1), ("wgtExp", 0)):
         n.create_dataset(key, data=np.int64(value))
+
+
+def write_conv_geometry(g: h5py.Group, channels: tuple[int, int], kernel, stride, padding) -> None:
+    """A conv block's keys besides its weight and neuron (no dilation, one group) as netx's
+    create_conv reads them; `channels` is (out, in), the rest `(H, W)` pairs."""
+    for key, value in (("stride", stride), ("padding", padding), ("dilation", (1, 1)), ("kernelSize", kernel)):
+        g.create_dataset(key, data=np.asarray(value, np.int64))
+    for key, value in (("groups", 1), ("inChannels", channels[1]), ("outChannels", channels[0])):
+        g.create_dataset(key, data=np.int64(value))
 
 
 def _bias(g: h5py.Group, layer: PlainLayer) -> None:
@@ -67,7 +77,7 @@ def write_plain(path: str | Path, input_shape: tuple[int, ...], layers: list[Pla
         g.create_dataset("shape", data=np.asarray(input_shape, np.int64))
         rest = layers
         if layers and layers[0].kind == "input":
-            _neuron(g, layers[0])
+            write_cuba_neuron(g, layers[0].i_decay, layers[0].v_decay, layers[0].vth)
             _bias(g, layers[0])
             rest = layers[1:]
         previous = tuple(input_shape)
@@ -91,15 +101,11 @@ def _block(g: h5py.Group, layer: PlainLayer) -> None:
     g.create_dataset("shape", data=np.asarray(layer.shape, np.int64))
     g.create_dataset("weight", data=w)
     if layer.kind == "conv":
-        for key, value in (("stride", layer.stride), ("padding", layer.padding), ("dilation", (1, 1)),
-                           ("kernelSize", w.shape[2:])):
-            g.create_dataset(key, data=np.asarray(value, np.int64))
-        for key, value in (("groups", 1), ("inChannels", w.shape[1]), ("outChannels", w.shape[0])):
-            g.create_dataset(key, data=np.int64(value))
+        write_conv_geometry(g, w.shape[:2], w.shape[2:], layer.stride, layer.padding)
     else:
         g.create_dataset("inFeatures", data=np.int64(w.shape[1]))
         g.create_dataset("outFeatures", data=np.int64(w.shape[0]))
         if layer.delays is not None and np.any(layer.delays):
             g.create_dataset("delay", data=np.asarray(layer.delays, np.float32))
-    _neuron(g, layer)
+    write_cuba_neuron(g, layer.i_decay, layer.v_decay, layer.vth)
     _bias(g, layer)

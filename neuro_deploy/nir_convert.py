@@ -20,10 +20,11 @@ import torch.nn.functional as F
 from neuro_deploy.errors import NeuroDeployError
 from neuro_deploy.netx_plain_write import PlainLayer, write_plain
 from neuro_deploy.nir_read import Chain, Stage, choose_dt, load, to_chain
+from neuro_deploy.target import LIMITS
 
-WEIGHT_MAX = 254  # LIMITS["weight_mixed"]: 8-bit mantissas
-VTH_MAX = 2**17 - 1  # LIMITS["lif_vth"]
-STATE_MAX = 2**23 - 1  # LIMITS["lif_state"], in units of 1/64 of a weight step
+WEIGHT_MAX = LIMITS["weight_mixed"].high  # 8-bit mantissas
+VTH_MAX = LIMITS["lif_vth"].high
+STATE_MAX = LIMITS["lif_state"].high  # in units of 1/64 of a weight step
 BIAS_MAX = 4095  # Loihi's bias mantissa (13 bits, signed)
 READOUT_STEPS = 32  # without --calibrate, a non-spiking readout is assumed to integrate <= 32 full steps
 

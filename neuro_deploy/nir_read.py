@@ -25,9 +25,11 @@ import torch
 import torch.nn.functional as F
 
 from neuro_deploy.errors import NeuroDeployError
+from neuro_deploy.ir.graph import pair
+from neuro_deploy.target import LIMITS
 
 DEFAULT_DT = 1e-4  # the NIR paper's time step (paper/01_lif/README.md)
-MAX_DELAY = 62  # netx's largest synaptic delay (neuro_deploy.target LIMITS["delay"])
+MAX_DELAY = LIMITS["delay"].high  # netx's largest synaptic delay
 LINEAR_OPS = ("Affine", "Linear", "Scale", "Conv1d", "Conv2d", "SumPool2d", "AvgPool2d", "Flatten", "Delay")
 NEURON_OPS = ("I", "IF", "LI", "LIF", "CubaLI", "CubaLIF", "Threshold")
 SPIKING = ("IF", "LIF", "CubaLIF", "Threshold")
@@ -189,8 +191,8 @@ def _refuse_cycles(graph, succ: dict[str, list[str]]) -> None:
 # ---- linear ops, applied to `[B, *shape]` float64 tensors -------------------------------------
 
 def _pairs(value, default: int) -> tuple[int, int]:
-    v = np.asarray(default if value is None else value).reshape(-1)
-    return (int(v[0]), int(v[-1]))
+    """An `(H, W)` pair from a NIR parameter that may be absent (None), one value or two."""
+    return pair(default if value is None else value)
 
 
 def _conv_padding(name: str, padding, kernel: tuple[int, int], dilation: tuple[int, int]) -> tuple[int, int]:
