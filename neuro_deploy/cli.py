@@ -573,7 +573,7 @@ def simulate(network: Path, input_path: Path, target: Path | None, output: Path,
         from neuro_deploy.energy.run import simulate_and_count
 
         loaded = load_profiles(profiles)
-    sim.check_memory(net, int(net.meta["steps"]), dump is not None)
+    sim.check_memory(net, int(net.meta["steps"]), dump is not None, backend)
     source = float_model(net.meta.get("source", {})) if x.ndim == 3 else None  # refused before any output
     with progress(f"simulate ({backend})") as update:
         if with_energy:
@@ -628,7 +628,7 @@ def _simulate_events(net, input_path: Path, target: Path | None, output: Path, b
         raise NeuroDeployError(f"-o {output}: a plain netx file's output events go to a .npy file")
     x = sim.read_events(input_path, net)
     drive = Drive(sim.run_steps(net, x, steps))
-    sim.check_memory(net, drive.steps, dump is not None)
+    sim.check_memory(net, drive.steps, dump is not None, backend)
     if profiles is not None:
         from neuro_deploy.energy.profiles import load_profiles
         from neuro_deploy.energy.run import simulate_and_count

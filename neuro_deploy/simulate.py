@@ -148,10 +148,10 @@ def simulate(net: NetworkFile, x: np.ndarray, backend: str = "fast", keep_events
     if net.quantized.free_running:
         if drive is None:
             raise NeuroDeployError(f"{net.path} is a plain netx network: it needs a step count")
-        check_memory(net, drive.steps, keep_events)
+        check_memory(net, drive.steps, keep_events, backend)
         return _simulate_free(net, x, backend, drive, keep_events, on_events,
                               on_step=on_tile if backend == "lava" else None)
-    check_memory(net, int(net.meta["steps"]), keep_events)
+    check_memory(net, int(net.meta["steps"]), keep_events, backend)
     size = int(net.meta["input_shape"][-1])
     frames = torch.from_numpy(x if x.ndim == 4 else x[None])  # [T or 1, C, H, W]
     h, w = frames.shape[-2:]
@@ -205,14 +205,23 @@ def simulate(net: NetworkFile, x: np.ndarray, backend: str = "fast", keep_events
     return Simulation(out, events, count[0])
 
 
-def check_memory(net: NetworkFile, steps: int, keep_events: bool) -> None:
-    """Refuse a run whose payloads would not fit, before it starts."""
+def check_memory(net: NetworkFile, steps: int, keep_events: bool, backend: str = "fast") -> None:
+    """Refuse a run whose payloads (on Lava: its processes) would not fit, before it starts."""
     from neuro_deploy import memory
 
-    free = net.quantized.free_running
+    q = net.quantized
+    free = q.free_running
     what, lower = (f"simulating {net.path} for {steps} steps", "lower --steps") if free else \
         (f"simulating {net.path} ({steps} steps per tile)", "use a smaller network")
-    memory.check(memory.run_bytes(net.quantized, steps if free else None, steps if keep_events else 0), what, lower)
+    if backend == "lava":
+        from neuro_deploy.sim.lava import estimate_bytes, process_count
+
+        hosted = sum(q.graph.nodes[n].role == "host" for n in q.layers)
+        memory.check(estimate_bytes(q, steps), f"{what} on Lava ({process_count(q)} processes; {len(q.layers)} "
+                     f"layers, {hosted} of them host layers in one process)",
+                     "use the fast back end or a smaller network")
+        return
+    memory.check(memory.run_bytes(q, steps if free else None, steps if keep_events else 0), what, lower)
 
 
 def lava_tile(net: NetworkFile, image: np.ndarray, on_step: Callable[[int, int], None] | None = None

@@ -67,13 +67,13 @@ NEURON_PROCESS = {
     "relay": "lava.proc.graded GradedVec / GradedReluVec; with a bias: neuro-deploy GradedNeuron (kind relay)",
     "nilif": "neuro-deploy GradedNeuron (kind nilif: the NI-LIF neuron program)",
     "accumulate": "neuro-deploy GradedNeuron (kind accumulate)",
-    "host": "neuro-deploy GradedNeuron / GradedNeuron2 (kind host: a CPU process, float64)",
+    "host": "neuro-deploy HostLayers (every host layer of the network in one CPU process, float64)",
 }
 
 
 def neuron_process(node: Node, params: NeuronParams) -> str:
     """The Lava process that realises a layer: Lava's own where one computes it, else a
-    neuro-deploy neuron program (`GradedNeuron`)."""
+    neuro-deploy neuron program (`GradedNeuron`), or for a host layer the one `HostLayers`."""
     if isinstance(node, Input):
         return "RingBuffer"
     if isinstance(node, LIF):
@@ -82,7 +82,7 @@ def neuron_process(node: Node, params: NeuronParams) -> str:
         return {"delta": "Delta", "sigma": "Sigma"}.get(node.mode, "SigmaDelta")
     if isinstance(node, Relay) and not params.programmed:
         return "GradedReluVec" if params.relu else "GradedVec"
-    return "GradedNeuron"
+    return "HostLayers" if node.role == "host" else "GradedNeuron"
 
 
 def synapse_process(syn: Synapse) -> str:
@@ -137,9 +137,11 @@ def _outside(value: float, lim: Limit) -> bool:
 
 
 def payload_bound(q: Quantized, layer: str) -> float:
-    """The largest |payload| a layer can send: 1 for binary spikes, else what its declared signed
-    width holds (at most the 24 bits of a graded spike)."""
-    bits = min(max(q.layers[layer].payload_bits, 1), 24)
+    """The largest |payload| a layer can send: 1 for binary spikes, else a graded spike's 24 bits.
+    A graded layer's declared width is what its calibration needed; only the 24-bit saturation
+    bounds what another input makes it send (measured: a relay of the paper's small VLIFNet sends
+    4,565 where 12 bits are declared)."""
+    bits = 1 if q.layers[layer].payload_bits == 1 else 24
     return 1.0 if bits == 1 else float(2 ** (bits - 1) - 1)
 
 

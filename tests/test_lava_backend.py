@@ -7,11 +7,6 @@ LIF and GradedVec models, plus neuro-deploy neuron programs in numpy) share no a
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,6 +24,7 @@ from neuro_deploy.simulate import place_windows
 from neuro_deploy.target import synapse_process
 
 from conftest import REPO, reference_file
+from process_tree import descendants
 
 DEPLOYABLE = {"dim": 8, "en_num_blocks": [1, 1, 1, 1], "de_num_blocks": [1, 1, 1, 1], "attention": False,
               "enhance_product": False}
@@ -121,59 +117,10 @@ def test_a_failing_lava_process_is_one_error_and_leaves_no_process(deployable, t
                  and q.graph.nodes[n].kind == "relay")
     q.layers[relay].params.bias = np.zeros(3, np.int64)  # the wrong number of channels: fails mid-run
     write_network(tmp_path / "broken.net", q, net.meta)
-    before = set(_descendants(os.getpid()))  # e.g. the resource tracker of earlier in-process Lava runs
+    before = set(descendants(os.getpid()))  # e.g. the resource tracker of earlier in-process Lava runs
     try:
         with pytest.raises(NeuroDeployError, match=r"Lava run failed: ValueError: operands could not be broadcast"):
             run_lava(str(tmp_path / "broken.net"), image.astype(np.float32), Drive(int(net.meta["steps"])))
     finally:
         q.layers[relay].params.bias = read_network(net.path).quantized.layers[relay].params.bias
-    assert not set(_descendants(os.getpid())) - before
-
-
-def _descendants(pid: int) -> list[int]:
-    """Live (non-zombie) descendants of `pid`, read from /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if fields[0] != "Z":
-                children.setdefault(int(fields[1]), []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        kids = children.get(todo.pop(), [])
-        found += kids
-        todo += kids
-    return found
-
-
-def test_ctrl_c_during_a_lava_run_stops_every_process_within_seconds(deployable, tmp_path):
-    net, image, _, _ = deployable
-    np.save(tmp_path / "in.npy", image.astype(np.float32))
-    cli = subprocess.Popen([sys.executable, "-m", "neuro_deploy.cli", "simulate", net.path, "--input",
-                            str(tmp_path / "in.npy"), "-o", str(tmp_path / "out.npy"), "--backend", "lava"],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and len(_descendants(cli.pid)) < 50:  # Lava has forked its processes
-        time.sleep(0.2)
-    assert len(_descendants(cli.pid)) >= 50
-    workers = _descendants(cli.pid)
-    cli.send_signal(signal.SIGINT)
-    start = time.monotonic()
-    _, err = cli.communicate(timeout=30)
-    assert time.monotonic() - start < 15
-    assert cli.returncode == 130 and b"Traceback" not in err
-    time.sleep(0.5)
-    assert not [p for p in workers if _alive(p)]
-    assert not (tmp_path / "out.npy").exists()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text().split(") ")[-1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return stat != "Z"
-
+    assert not set(descendants(os.getpid())) - before

@@ -130,7 +130,7 @@ def test_fast_synapses_wrap_and_shift_like_lavas_conv_and_sparse(exp, torch_conv
     from lava.proc.io.source import RingBuffer
     from lava.proc.sparse.process import Sparse
 
-    from neuro_deploy.lava_procs.recorder import RECORDERS
+    from neuro_deploy.lava_procs.recorder import EventRecorder
     from neuro_deploy.lava_procs.synapses import ConvExp
     from neuro_deploy.sim.lava import lava_shape, synapse_matrix
 
@@ -150,7 +150,7 @@ def test_fast_synapses_wrap_and_shift_like_lavas_conv_and_sparse(exp, torch_conv
     payload = rng.integers(-(2**17), 2**17, (2, c, h, h)) >> (9 if torch_conv else 0)
     mantissa = (2 * rng.integers(-128, 128, (4, c, 3, 3))).astype(np.int16)
     conv = Synapse("conv", weight=mantissa.astype(float), padding=1, width=4)
-    sparse = Synapse("sparse", weight=mantissa.astype(float), padding=1, width=4, delay=1)  # int32 accumulator
+    sparse = Synapse("sparse", weight=mantissa.astype(float), padding=1, width=4, dense=True)  # int32 accumulator
     conv.shape = sparse.shape = (4, h, h)
     expected = {s.name: synapse(s, mantissa, exp, torch.from_numpy(payload)[:, None])[:, 0].numpy()
                 for s in (conv, sparse)}
@@ -168,11 +168,11 @@ def test_fast_synapses_wrap_and_shift_like_lavas_conv_and_sparse(exp, torch_conv
     lava_sparse = Sparse(weights=synapse_matrix(sparse, mantissa, (c, h, h)).astype(np.int32), weight_exp=exp,
                          num_message_bits=24)
     paths = [tmp_path / "conv.npy", tmp_path / "sparse.npy"]
-    recorder = RECORDERS[2](shapes=[lava_shape((4, h, h))] * 2, num_steps=steps, paths=[str(p) for p in paths])
+    recorders = [EventRecorder(shape=lava_shape((4, h, h)), num_steps=steps, path=str(p)) for p in paths]
     source.s_out.connect(lava_conv.s_in)
     source.s_out.flatten().connect(lava_sparse.s_in)
-    lava_conv.a_out.connect(recorder.in0)
-    lava_sparse.a_out.reshape(lava_shape((4, h, h))).connect(recorder.in1)
+    lava_conv.a_out.connect(recorders[0].a_in)
+    lava_sparse.a_out.reshape(lava_shape((4, h, h))).connect(recorders[1].a_in)
     try:
         source.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
     finally:

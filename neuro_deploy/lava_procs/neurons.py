@@ -3,9 +3,10 @@
 Written from docs/format.md (the semantics of each layer kind), in numpy int64, independent of
 the fast simulator. Lava shapes are `(W, H, C)`; each model works on `(C, H, W)` views.
 Every model knows its window (`start`, the step its first input arrives, and `window`, the
-number of input steps), is silent outside it, and saves its payloads `[steps, C, H, W]` to
-`path` after the last step. Binary LIF neurons and bias-free relays are Lava's own (LIF,
-GradedVec, GradedReluVec) and are recorded by `MultiRecorder`.
+number of input steps), is silent outside it, and saves its payloads (an `EventLog` of
+`(C, H, W)` frames) to `path` after the last step. Binary LIF neurons and bias-free relays are
+Lava's own (LIF, GradedVec, GradedReluVec) and are recorded by `MultiRecorder`; host layers run
+in `HostLayers`.
 """
 
 from __future__ import annotations
@@ -20,14 +21,18 @@ from lava.magma.core.process.process import AbstractProcess
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
+from neuro_deploy.lava_procs.recorder import EventLog
+
 SATURATION = 2**23 - 1  # graded state and payload: 24 bits signed
 
 
-def _chw(x: np.ndarray) -> np.ndarray:
+def chw(x: np.ndarray) -> np.ndarray:
+    """A Lava `(W, H, C)` payload as an int64 `(C, H, W)` view."""
     return np.asarray(x, np.int64).transpose(2, 1, 0)
 
 
-def _whc(x: np.ndarray) -> np.ndarray:
+def whc(x: np.ndarray) -> np.ndarray:
+    """A `(C, H, W)` payload in Lava's `(W, H, C)` order."""
     return np.ascontiguousarray(x.transpose(2, 1, 0))
 
 
@@ -35,63 +40,47 @@ class GradedNeuron(AbstractProcess):
     """A neuro-deploy neuron: `kind` selects the program, `params` its integer parameters."""
 
     def __init__(self, *, in_shape: tuple[int, ...], out_shape: tuple[int, ...], kind: str, start: int, window: int,
-                 num_steps: int, path: str, params: dict, ports: int = 1, name: str = "") -> None:
+                 num_steps: int, path: str, params: dict, name: str = "") -> None:
         super().__init__(in_shape=in_shape, out_shape=out_shape, kind=kind, start=start, window=window,
                          num_steps=num_steps, path=path, params=params, name=name)
         self.a_in = InPort(shape=in_shape)
-        if ports == 2:
-            self.a_in1 = InPort(shape=in_shape)
         self.s_out = OutPort(shape=out_shape)
 
 
-class GradedNeuron2(GradedNeuron):
-    """Two input ports (the host product `a * b`)."""
-
-    def __init__(self, **kwargs) -> None:
-        super().__init__(ports=2, **kwargs)
-
-
-class _GradedNeuronModel(PyLoihiProcessModel):
+@implements(proc=GradedNeuron, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PyGradedNeuronModel(PyLoihiProcessModel):
     a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
     s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
-    ports = ("a_in",)
 
     def __init__(self, proc_params) -> None:
         super().__init__(proc_params)
-        p = proc_params
-        self.p = p["params"]
-        self.out_shape = tuple(p["out_shape"])[::-1]  # (C, H, W)
-        self.events = np.zeros((p["num_steps"], *self.out_shape), np.int32)
-        self.held: list[list[np.ndarray]] = []
+        self.p = proc_params["params"]
+        self.out_shape = tuple(proc_params["out_shape"])[::-1]  # (C, H, W)
+        self.log = EventLog()
         self.state: dict[str, np.ndarray] = {}
-        if p["kind"] == "host":
-            import torch
-
-            torch.set_num_threads(1)  # a forked child must not use the parent's OpenMP pool
 
     def run_spk(self) -> None:
         s = self.time_step - 1
-        x = [_chw(getattr(self, port).recv()) for port in self.ports]
+        x = chw(self.a_in.recv())
         k = s - self.proc_params["start"]
-        out = self.compute(x, k, s) if 0 <= k < self.proc_params["window"] or self.proc_params["kind"] == "host" \
-            else None
+        out = self.compute(x, k) if 0 <= k < self.proc_params["window"] else None
         out = np.zeros(self.out_shape, np.int64) if out is None else out
-        self.events[s] = out
-        self.s_out.send(_whc(out))
+        self.log.add(s, out)
+        self.s_out.send(whc(out))
         if s == self.proc_params["num_steps"] - 1:
-            np.save(self.proc_params["path"], self.events)
+            self.log.save(self.proc_params["path"], self.out_shape)
 
     # (Lava's model base class owns `_host`-like command handler names: keep these distinct)
-    def compute(self, x: list[np.ndarray], k: int, s: int) -> np.ndarray | None:
+    def compute(self, x: np.ndarray, k: int) -> np.ndarray | None:
         kind = self.proc_params["kind"]
         if kind == "nilif":
-            return self._nilif_program(x[0], k)
+            return self._nilif_program(x, k)
         if kind == "relay":
-            return self._graded(x[0])
-        if kind == "accumulate":
-            self.state["sum"] = self.state.get("sum", 0) + x[0]
-            return self._graded(self.state["sum"]) if k == self.proc_params["window"] - 1 else None
-        return self._host_op(x, k, s)
+            return self._graded(x)
+        self.state["sum"] = self.state.get("sum", 0) + x  # accumulate
+        return self._graded(self.state["sum"]) if k == self.proc_params["window"] - 1 else None
 
     def _graded(self, x: np.ndarray) -> np.ndarray:
         """State `x + bias`, saturated to 24 bits; the payload is its arithmetic right shift
@@ -117,43 +106,3 @@ class _GradedNeuronModel(PyLoihiProcessModel):
             out[:, j] = q
         self.state["u"], self.state["q"] = u, q
         return out.reshape(c * r * r, h // r, w // r)
-
-    def _host_op(self, x: list[np.ndarray], k: int, s: int) -> np.ndarray | None:
-        """A host op in float64: inputs decoded by the state scale, the result encoded by the scale.
-        Gates that pool over time hold their whole window and emit it from `emit` on."""
-        import torch
-
-        from neuro_deploy.ir.execute import apply_float
-
-        p = self.p
-        if 0 <= k < self.proc_params["window"]:
-            self.held.append(x)
-        ready = k == self.proc_params["window"] - 1 if p["windowed"] else 0 <= k < self.proc_params["window"]
-        if ready:
-            frames = self.held if p["windowed"] else [x]
-            ins = [torch.from_numpy(np.stack([f[i] for f in frames])[:, None]).double() / p["state_scale"]
-                   for i in range(len(x))]
-            real = apply_float(p["node"], ins, None)
-            encoded = np.clip(np.round(real[:, 0].numpy() * p["scale"]), -SATURATION, SATURATION).astype(np.int64)
-            if not p["windowed"]:
-                return encoded[0]
-            self.state["out"] = encoded
-        j = s - p["emit"]
-        if p["windowed"] and "out" in self.state and 0 <= j < len(self.state["out"]):
-            return self.state["out"][j]
-        return None
-
-
-@implements(proc=GradedNeuron, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("fixed_pt")
-class PyGradedNeuronModel(_GradedNeuronModel):
-    pass
-
-
-@implements(proc=GradedNeuron2, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("fixed_pt")
-class PyGradedNeuron2Model(_GradedNeuronModel):
-    a_in1: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
-    ports = ("a_in", "a_in1")

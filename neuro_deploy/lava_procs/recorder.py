@@ -1,7 +1,7 @@
-"""A sink that keeps every step's input and saves it to a file at the last step.
+"""Sinks that keep every step's input and save it to a file at the last step.
 
 Lava's own sink is read with `Var.get()`, one element per message (seconds for a
-conv layer); this writes one `.npy` instead. A recorder given a `progress` file also writes the
+conv layer); these write one file instead. A recorder given a `progress` file also writes the
 steps done there, at most every `progress_every` seconds, so a long run can show how far it is
 without a message to the runtime.
 """
@@ -45,11 +45,35 @@ class PyEventRecorderModel(PyLoihiProcessModel):
             np.save(self.proc_params["path"], self.events)
 
 
-MAX_RECORDED = 256
+class EventLog:
+    """A layer's payloads for the steps that carry any: most layers of a converted network are
+    silent outside a short window, and a dense `[steps, ...]` array would hold (and touch) every
+    step's page. Saved as `.npz` (`steps`, `frames`); `load_events` makes the dense array again."""
+
+    def __init__(self) -> None:
+        self.steps: list[int] = []
+        self.frames: list[np.ndarray] = []
+
+    def add(self, step: int, frame: np.ndarray) -> None:
+        if frame.any():
+            self.steps.append(step)
+            self.frames.append(np.array(frame, np.int32))
+
+    def save(self, path: str, shape: tuple[int, ...]) -> None:
+        frames = np.stack(self.frames) if self.frames else np.zeros((0, *shape), np.int32)
+        np.savez(path, steps=np.asarray(self.steps, np.int64), frames=frames)
+
+
+def load_events(path: str, steps: int) -> np.ndarray:
+    """The dense `[steps, ...]` payloads of an `EventLog` file."""
+    with np.load(path) as f:
+        out = np.zeros((steps, *f["frames"].shape[1:]), np.int32)
+        out[f["steps"]] = f["frames"]
+    return out
 
 
 class MultiRecorder(AbstractProcess):
-    """One process recording many layers: port `in<i>` saves to `paths[i]` as `[steps, *shape]`;
+    """One process recording many layers: port `in<i>` saves to `paths[i]` (an `EventLog`);
     `progress`: a file to write the steps done to, at most every `progress_every` seconds (empty: none)."""
 
     def __init__(self, *, shapes: list[tuple[int, ...]], num_steps: int, paths: list[str], progress: str = "",
@@ -60,13 +84,19 @@ class MultiRecorder(AbstractProcess):
             setattr(self, f"in{i}", InPort(shape=shape))
 
 
+def _multi_init(self, proc_params) -> None:
+    PyLoihiProcessModel.__init__(self, proc_params)
+    self.logs = [EventLog() for _ in proc_params["shapes"]]
+    self.reported = time.monotonic()
+
+
 def _multi_run_spk(self) -> None:
     s = self.time_step - 1
-    for i, events in enumerate(self.events):
-        events[s] = getattr(self, f"in{i}").recv()
+    for i, log in enumerate(self.logs):
+        log.add(s, getattr(self, f"in{i}").recv())
     if s == self.proc_params["num_steps"] - 1:
-        for path, events in zip(self.proc_params["paths"], self.events):
-            np.save(path, events)
+        for path, log, shape in zip(self.proc_params["paths"], self.logs, self.proc_params["shapes"]):
+            log.save(path, shape)
     progress = self.proc_params["progress"]
     if progress and time.monotonic() - self.reported >= self.proc_params["progress_every"]:
         self.reported = time.monotonic()
@@ -75,20 +105,9 @@ def _multi_run_spk(self) -> None:
         os.replace(f"{progress}.tmp", progress)  # a reader sees a whole number or the previous one
 
 
-def _multi_init(self, proc_params) -> None:
-    PyLoihiProcessModel.__init__(self, proc_params)
-    self.events = [np.zeros((proc_params["num_steps"], *shape), np.int32) for shape in proc_params["shapes"]]
-    self.reported = time.monotonic()
-
-
-#: Lava needs each model's ports declared on its class: one process class per port count.
-RECORDERS: dict[int, type[AbstractProcess]] = {}
-for _n in range(1, MAX_RECORDED + 1):
-    _proc = type(f"MultiRecorder{_n}", (MultiRecorder,), {"__module__": __name__})
-    _model = type(f"PyMultiRecorder{_n}Model", (PyLoihiProcessModel,), {
-        "__module__": __name__, "__init__": _multi_init, "run_spk": _multi_run_spk,
-        **{f"in{i}": LavaPyType(PyInPort.VEC_DENSE, np.int32) for i in range(_n)},
-    })
-    _model = implements(proc=_proc, protocol=LoihiProtocol)(requires(CPU)(tag("fixed_pt")(_model)))
-    globals()[_proc.__name__], globals()[_model.__name__] = _proc, _model
-    RECORDERS[_n] = _proc
+def recorder_model(proc: MultiRecorder) -> type[PyLoihiProcessModel]:
+    """The model class of `proc` (Lava needs a model's ports declared on its class)."""
+    ports = {f"in{i}": LavaPyType(PyInPort.VEC_DENSE, np.int32) for i in range(len(proc.proc_params["shapes"]))}
+    model = type("PyMultiRecorderModel", (PyLoihiProcessModel,), {
+        "__module__": __name__, "__init__": _multi_init, "run_spk": _multi_run_spk, **ports})
+    return implements(proc=MultiRecorder, protocol=LoihiProtocol)(requires(CPU)(tag("fixed_pt")(model)))

@@ -2,8 +2,9 @@
 
 * `ConvExp`: Lava's fixed-point Conv computes the convolution and wraps it to 24 bits but
   ignores its `weight_exp` (lava/proc/conv/models.py:34-51, 78-79). Loihi applies the exponent,
-  so this model runs Lava's Conv unchanged and then shifts the wrapped sum by `weight_exp` as
-  Lava's Sparse does (left shift, or arithmetic right shift).
+  so this model runs Lava's convolution and wrap unchanged and then shifts the wrapped sum by
+  `weight_exp` as Lava's Sparse does (left shift, or arithmetic right shift). A step without input
+  events is not convolved (its sum is zero), as on Loihi's event-driven synapses.
 * `DelayConv`: a Conv whose synapses share one axonal delay, as Loihi's dendritic delay slots
   hold it. Lava has no delayed Conv: its DelaySparse would need the convolution unrolled into a
   matrix (9.4 M entries for one 16-channel 3x3 conv at 64x64, in the worker and again in its
@@ -27,6 +28,7 @@ from lava.magma.core.model.py.type import LavaPyType
 from lava.magma.core.process.variable import Var
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
+from lava.proc.conv import utils
 from lava.proc.conv.models import PyConvModelFixed
 from lava.proc.conv.process import Conv
 from lava.proc.sparse.models import PyDelaySparseModelBitAcc
@@ -43,6 +45,22 @@ class ConvExp(Conv):
 class PyConvExpModel(PyConvModelFixed):
     implements_process = None  # Lava refuses to re-decorate a model that already implements a process
     tags: list = []
+
+    def run_spk(self) -> None:
+        """Lava's Conv step (send the previous step's sum, convolve this step's input), except that
+        a step without input events is not convolved: its sum is zero, and Loihi's event-driven
+        synapses spend nothing on it either. Lava's model convolves every step, one scipy
+        convolve2d per channel pair: most of a converted network's run, whose layers are silent
+        outside a short window."""
+        self.a_out.send(self.a_buf)
+        s_in = self.s_in.recv() if self.num_message_bits.item() > 0 else self.s_in.recv().astype(bool)
+        if s_in.any():
+            a_out = utils.conv(s_in, self.weight, self.kernel_size, self.stride, self.padding, self.dilation,
+                               self.groups[0])
+        else:
+            a_out = np.zeros(self.a_buf.shape, np.int32)
+        self.a_buf = self.clamp_precision(a_out)
+
     def clamp_precision(self, x: np.ndarray) -> np.ndarray:
         wrapped = super().clamp_precision(x).astype(np.int32)
         exp = int(self.weight_exp[0])

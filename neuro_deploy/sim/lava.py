@@ -5,12 +5,14 @@ Conv (`ConvExp`, which applies `weight_exp`; `DelayConv` where delayed), a Spars
 upsampling stage (a CachedDelaySparse where delayed), and for plain netx files' dense blocks a Dense or
 DelayDense. LIF layers are Lava's LIF (LIFReset with a reset interval), sigma-delta layers
 Lava's Delta / SigmaDelta / Sigma, bias-free relays Lava's GradedVec/GradedReluVec; only
-NI-LIF, biased relays, the accumulator and host ops run neuro-deploy neuron programs
-(`neuro_deploy.lava_procs.neurons`). Fan-in is Lava's InPort sum.
+NI-LIF, biased relays and the accumulator run neuro-deploy neuron programs
+(`neuro_deploy.lava_procs.neurons`), and every host layer runs in one `HostLayers` process, the
+only one that imports torch. Fan-in is Lava's InPort sum.
 
 The network runs in a worker process of its own session (`python -m neuro_deploy.sim.lava`),
-so that an interrupt or a failure stops the worker and every Lava process it forked at once;
-the worker imports torch only for host ops or the opt-in torch conv path (its children stay small).
+so that an interrupt or a failure stops the worker and every Lava process it forked at once, and
+the worker ends them, their shared memory and their files when its parent dies. The worker
+imports torch only for the opt-in torch conv path, so the processes it forks stay small.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from __future__ import annotations
 import dataclasses
 import gc
 import json
+import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -32,9 +36,12 @@ import numpy as np
 from scipy.sparse import csr_matrix
 
 from neuro_deploy.errors import NeuroDeployError
-from neuro_deploy.ir.graph import NILIF, Accumulate, Graph, Input, MDAGate, Relay, SubstepGate, Synapse, pair
+from neuro_deploy.ir.graph import NILIF, Graph, Input, MDAGate, SubstepGate, Synapse, pair
 from neuro_deploy.ir.quantized import INPUT_SCALE, Drive, Quantized, neuron_positions
 from neuro_deploy.target import neuron_process, synapse_process
+
+#: Lava's message channels cost each port a thread: a recorder takes at most this many layers.
+MAX_RECORDED = 256
 
 Shape = tuple[int, int, int]
 #: Shared-memory slots per Lava channel (Lava's default is 64, lava/magma/compiler/compiler.py:102).
@@ -42,6 +49,8 @@ Shape = tuple[int, int, int]
 #: slots of a 64x64 layer's payload would be 16 MiB per channel.
 CHANNEL_SLOTS = 4
 TORCH_CONV = "NEURO_DEPLOY_LAVA_TORCH_CONV"  # set to 1: Lava's Conv runs its torch path (opt-in)
+SEGMENTS_FILE = "segments.txt"  # the worker logs the shared-memory segments of the run here
+SHARED_MEMORY = "/dev/shm"  # where Linux keeps POSIX shared memory (Lava's channels)
 PROGRESS_FILE = "steps.txt"  # the first recorder writes the steps done here,
 PROGRESS_EVERY = 0.5  # at most this often (seconds)
 
@@ -149,49 +158,137 @@ def _window(graph: Graph, name: str) -> int:
     return max((graph.nodes[s].steps for s in srcs), default=graph.nodes[name].steps)
 
 
+#: Memory a Lava run adds to the command's (summed PSS of its process tree), measured on this
+#: project's machine (docs/lava-facts.md §10): what one forked Lava process holds before its layer's
+#: data (Python, Lava's runtime, its port threads); the worker and Lava's services; the host
+#: process's torch; and per element of a layer's payload, the copies its processes keep (send and
+#: receive buffers, state, the channel's slots in shared memory, convolution temporaries).
+PROCESS_BYTES = 13 << 20
+BASE_BYTES = 512 << 20
+TORCH_BYTES = 400 << 20
+COPIES_PER_PAYLOAD = 16
+
+
+def process_count(q: Quantized) -> int:
+    """Lava processes a run of `q` starts: a neuron process per layer (all host layers share one),
+    a synapse process per synapse, the recorders, and Lava's runtime service."""
+    hosted = [n for n in q.layers if q.graph.nodes[n].role == "host"]
+    recorded = sum(neuron_process(q.graph.nodes[n], q.layers[n].params) not in ("GradedNeuron", "HostLayers")
+                   for n in q.layers)
+    return len(q.layers) - len(hosted) + bool(hosted) + len(q.synapses) + -(-recorded // MAX_RECORDED) + 1
+
+
+def estimate_bytes(q: Quantized, steps: int) -> float:
+    """Memory a Lava run of `q` for `steps` steps adds at its peak, its events read back included:
+    the processes, each layer's payload copies, the delayed synapses' slots, the unrolled
+    upsampling matrices, and the events of each layer's window (every step of a free-running
+    network) as its process logs them and as the command reads them back (only the steps that
+    carry events touch memory)."""
+    graph = q.graph
+    size = {n: math.prod(graph.nodes[n].shape) * 4 for n in graph.nodes}
+    total = BASE_BYTES + process_count(q) * PROCESS_BYTES
+    if any(graph.nodes[n].role == "host" for n in q.layers):
+        total += TORCH_BYTES
+    for name in q.layers:
+        window = steps if q.free_running else _window(graph, name)
+        total += size[name] * (COPIES_PER_PAYLOAD + 2 * min(window, steps))
+    for name in q.synapses:
+        syn = graph.nodes[name]
+        total += size[name] * (COPIES_PER_PAYLOAD + syn.delay)
+        if synapse_process(syn) in ("Sparse", "DelaySparse"):  # an output takes 4 bilinear taps of each weight
+            m = q.synapses[name].mantissa
+            total += 16 * math.prod(syn.shape) * 4 * np.count_nonzero(m) / m.shape[0]
+    return total
+
+
+@dataclasses.dataclass
+class LavaNetwork:
+    """A network as Lava processes: each layer's ports (`s_out`, `a_in`, `a_in1`), where each
+    layer's events will be saved (`.whc.npz`: Lava's layout), and every process to compile."""
+
+    layers: dict[str, object]
+    paths: dict[str, Path]
+    processes: list[object]
+
+
 def build(q: Quantized, image: np.ndarray, drive: Drive, folder: Path, progress_every: float = PROGRESS_EVERY
-          ) -> tuple[dict[str, object], dict[str, Path]]:
-    """Lava processes for the whole network; returns every layer's process (the first is the one
-    to run) and where each layer's events will be saved (`.whc.npy`: Lava's layout). The steps done
-    go to `folder/PROGRESS_FILE` at most every `progress_every` seconds."""
+          ) -> LavaNetwork:
+    """Lava processes for the whole network; its first layer is the process to run. The steps
+    done go to `folder/PROGRESS_FILE` at most every `progress_every` seconds."""
     from lava.proc.io.source import RingBuffer
 
-    from neuro_deploy.lava_procs.recorder import MAX_RECORDED, RECORDERS
+    from neuro_deploy.lava_procs.recorder import MultiRecorder
 
     graph = q.graph
     order = [n for n in graph.topological() if n in q.layers]
     procs: dict[str, object] = {}
     paths: dict[str, Path] = {}
     recorded: list[tuple[object, tuple[int, ...], Path]] = []
+    hosted: list[str] = []
     positions = neuron_positions(q)
     for i, name in enumerate(order):
         node, p = graph.nodes[name], q.layers[name].params
         kind = neuron_process(node, p)
+        paths[name] = folder / (f"{i}.npz" if kind in ("GradedNeuron", "HostLayers") else f"{i}.whc.npz")
+        if kind == "HostLayers":  # built together below
+            hosted.append(name)
+            continue
+        if kind == "GradedNeuron":  # a neuro-deploy neuron program, which saves its own events
+            procs[name] = _graded_neuron(q, name, drive.steps, paths[name])
+            continue
         if kind == "RingBuffer":
             proc = RingBuffer(data=input_frames(node, image, drive))
-        elif kind == "GradedNeuron":  # a neuro-deploy neuron program, which saves its own events
-            proc = _graded_neuron(q, name, drive.steps, folder / f"{i}.npy")
         else:
             bias = image if drive.as_bias and graph.inputs(name) == [order[0]] else None
             proc = _lava_neuron(kind, lava_shape(node.shape), p, bias, drive, positions.get(name, 0))
-        paths[name] = folder / (f"{i}.npy" if kind == "GradedNeuron" else f"{i}.whc.npy")
-        if kind != "GradedNeuron":
-            recorded.append((proc, lava_shape(node.shape), paths[name]))
+        recorded.append((proc, lava_shape(node.shape), paths[name]))
         procs[name] = proc
+    processes = list(procs.values())
+    if hosted:
+        host, ports = _host_layers(q, hosted, drive.steps, paths)
+        procs.update(ports)
+        processes.append(host)
     for edge in graph.edges:  # a free-running network's input neurons take the input directly
         if edge.src in q.layers and edge.dst in q.layers:
             procs[edge.src].s_out.connect(procs[edge.dst].a_in)
-    for name in (n for n in graph.topological() if isinstance(graph.nodes[n], Synapse)):
-        _connect(q, name, procs)
+    processes += [_connect(q, name, procs) for name in graph.topological() if isinstance(graph.nodes[name], Synapse)]
     for start in range(0, len(recorded), MAX_RECORDED):
         chunk = recorded[start:start + MAX_RECORDED]
-        recorder = RECORDERS[len(chunk)](shapes=[s for _, s, _ in chunk], num_steps=drive.steps,
-                                         paths=[str(path) for _, _, path in chunk],
-                                         progress=str(folder / PROGRESS_FILE) if start == 0 else "",
-                                         progress_every=progress_every)
+        recorder = MultiRecorder(shapes=[s for _, s, _ in chunk], num_steps=drive.steps,
+                                 paths=[str(path) for _, _, path in chunk],
+                                 progress=str(folder / PROGRESS_FILE) if start == 0 else "",
+                                 progress_every=progress_every)
         for k, (proc, _, _) in enumerate(chunk):
             proc.s_out.connect(getattr(recorder, f"in{k}"))
-    return {n: procs[n] for n in order}, paths
+        processes.append(recorder)
+    return LavaNetwork({n: procs[n] for n in order}, paths, processes)
+
+
+def run_config(processes: list[object]):
+    """Loihi2SimCfg(fixed_pt), each process's model chosen once per process class. Left to
+    itself, Lava's compiler searches anew for every process, executing each module beside the
+    process's own (docs/lava-facts.md §8.8): 840 s of one compile with 344 processes. neuro-deploy's
+    recorder and host processes declare their ports per instance, so their models are made here."""
+    from lava.magma.compiler.compiler_graphs import ProcGroupDiGraphs
+    from lava.magma.core.run_configs import Loihi2SimCfg
+
+    from neuro_deploy.lava_procs.host import HostLayers, host_model
+    from neuro_deploy.lava_procs.recorder import MultiRecorder, recorder_model
+
+    cfg = Loihi2SimCfg(select_tag="fixed_pt")
+    made = {HostLayers: host_model, MultiRecorder: recorder_model}
+    chosen: dict[type, type] = {}
+    models = {}
+    for proc in processes:
+        cls = type(proc)
+        if cls in made:
+            models[proc] = made[cls](proc)
+            continue
+        if cls not in chosen:
+            chosen[cls] = cfg.select(proc, ProcGroupDiGraphs._find_proc_models(proc))
+        models[proc] = chosen[cls]
+    cfg.exception_proc_model_map = models
+    return cfg
 
 
 def _lava_neuron(kind: str, shape: tuple[int, int, int], p, bias: np.ndarray | None, drive: Drive, position: int):
@@ -217,7 +314,7 @@ def _lava_neuron(kind: str, shape: tuple[int, int, int], p, bias: np.ndarray | N
     return SigmaDelta(shape=shape, vth=p.vth, bias=bias, spike_exp=p.spike_exp, state_exp=p.state_exp)
 
 
-def _connect(q: Quantized, name: str, procs: dict[str, object]) -> None:
+def _connect(q: Quantized, name: str, procs: dict[str, object]):
     """The synapse `name` as its Lava process, from its source's port to its destination's."""
     from lava.proc.dense.process import DelayDense, Dense
     from lava.proc.sparse.process import Sparse
@@ -242,7 +339,7 @@ def _connect(q: Quantized, name: str, procs: dict[str, object]) -> None:
         conv = ConvExp(**common) if kind == "Conv" else DelayConv(**common, delay=syn.delay)
         out.connect(conv.s_in)
         conv.a_out.connect(dst_port)
-        return
+        return conv
     if kind in ("Dense", "DelayDense"):  # netx's dense blocks: the source flattened in its (C, H, W) order
         weight = qs.mantissa.reshape(qs.mantissa.shape[0], -1).astype(np.int32)
         # the mantissas are what Lava's Dense keeps of the file's weights (netx's optimization, clip and
@@ -253,7 +350,7 @@ def _connect(q: Quantized, name: str, procs: dict[str, object]) -> None:
             DelayDense(**common, delays=syn.delays.reshape(weight.shape).astype(int), max_delay=62)
         out.transpose([2, 1, 0]).flatten().connect(dense.s_in)
         dense.a_out.reshape(lava_shape(syn.shape)).connect(dst_port)
-        return
+        return dense
     matrix = synapse_matrix(syn, qs.mantissa, graph.nodes[src].shape).astype(np.int32)
     if kind == "Sparse":
         sparse = Sparse(weights=matrix, weight_exp=qs.shift, num_message_bits=bits)
@@ -263,38 +360,56 @@ def _connect(q: Quantized, name: str, procs: dict[str, object]) -> None:
         sparse = CachedDelaySparse(weights=matrix, delays=delays, weight_exp=qs.shift, num_message_bits=bits)
     out.flatten().connect(sparse.s_in)
     sparse.a_out.reshape(lava_shape(syn.shape)).connect(dst_port)
+    return sparse
 
 
 def _graded_neuron(q: Quantized, name: str, steps: int, path: Path):
-    """The neuro-deploy neuron program of a layer (NI-LIF, biased relay, accumulator, host op)."""
-    from neuro_deploy.lava_procs.neurons import GradedNeuron, GradedNeuron2
+    """The neuro-deploy neuron program of a layer (NI-LIF, biased relay, accumulator)."""
+    from neuro_deploy.lava_procs.neurons import GradedNeuron
 
     graph = q.graph
-    node, layer = graph.nodes[name], q.layers[name]
-    p = layer.params
+    node, p = graph.nodes[name], q.layers[name].params
     syn = graph.nodes[graph.inputs(name)[0]]
-    c = syn.shape[0]
     if isinstance(node, NILIF):
         kind, params = "nilif", {**dataclasses.asdict(p), "r": node.r}
-    elif isinstance(node, (Relay, Accumulate)):
-        kind = node.kind
-        bias = np.zeros(c, np.int64) if p.bias is None else np.asarray(p.bias, np.int64)
-        params = {"bias": bias, "relu": bool(p.relu), "shift": int(p.shift)}
     else:
-        kind = "host"
-        params = {"node": node, "scale": layer.scale, "state_scale": layer.state_scale, "emit": node.emit,
-                  "windowed": isinstance(node, (MDAGate, SubstepGate))}
-    ports = max(e.port for e in graph.edges if e.dst == name) + 1
-    cls = GradedNeuron2 if ports == 2 else GradedNeuron
-    return cls(in_shape=lava_shape(syn.shape), out_shape=lava_shape(node.shape), kind=kind, start=node.start,
-               window=_window(graph, name), num_steps=steps, path=str(path), params=params)
+        kind = node.kind
+        bias = np.zeros(syn.shape[0], np.int64) if p.bias is None else np.asarray(p.bias, np.int64)
+        params = {"bias": bias, "relu": bool(p.relu), "shift": int(p.shift)}
+    return GradedNeuron(in_shape=lava_shape(syn.shape), out_shape=lava_shape(node.shape), kind=kind, start=node.start,
+                        window=_window(graph, name), num_steps=steps, path=str(path), params=params)
 
 
-def _load(paths: dict[str, Path]) -> dict[str, np.ndarray]:
+def _host_layers(q: Quantized, names: list[str], steps: int, paths: dict[str, Path]):
+    """One `HostLayers` process for every host layer, and each layer's ports on it."""
+    from types import SimpleNamespace
+
+    from neuro_deploy.lava_procs.host import HostLayers
+
+    graph = q.graph
+    layers = []
+    for name in names:
+        node, layer = graph.nodes[name], q.layers[name]
+        into = {e.port: e.src for e in graph.edges if e.dst == name}  # several synapses into a port sum there
+        layers.append({
+            "in_shapes": [lava_shape(graph.nodes[into[p]].shape) for p in sorted(into)], "out_shape": lava_shape(node.shape),
+            "start": node.start, "window": _window(graph, name), "path": str(paths[name]),
+            "params": {"node": node, "scale": layer.scale, "state_scale": layer.state_scale, "emit": node.emit,
+                       "windowed": isinstance(node, (MDAGate, SubstepGate))}})
+    host = HostLayers(layers=layers, num_steps=steps)
+    ports = {name: SimpleNamespace(s_out=getattr(host, f"s_out{i}"), **{
+        "a_in" + ("" if p == 0 else str(p)): getattr(host, f"a_in{i}_{p}") for p in range(len(layers[i]["in_shapes"]))})
+        for i, name in enumerate(names)}
+    return host, ports
+
+
+def _load(paths: dict[str, Path], steps: int) -> dict[str, np.ndarray]:
+    from neuro_deploy.lava_procs.recorder import load_events
+
     events = {}
     for name, path in paths.items():
-        e = np.load(path)
-        events[name] = e.transpose(0, 3, 2, 1) if path.name.endswith(".whc.npy") else e
+        e = load_events(str(path), steps)
+        events[name] = e.transpose(0, 3, 2, 1) if path.name.endswith(".whc.npz") else e
     return events
 
 
@@ -302,13 +417,13 @@ def _load(paths: dict[str, Path]) -> dict[str, np.ndarray]:
 
 def _worker(net_path: str, image_path: str, options: str, folder: str) -> int:
     from lava.magma.core.run_conditions import RunSteps
-    from lava.magma.core.run_configs import Loihi2SimCfg
 
     from neuro_deploy.netx_io import read_network
 
     folder_path = Path(folder)
     opts = json.loads(options)
     drive = Drive(**opts["drive"])
+    parent = os.getppid()
     try:
         q = read_network(net_path, tuple(opts["skip"])).quantized
     except NeuroDeployError as exc:
@@ -316,43 +431,70 @@ def _worker(net_path: str, image_path: str, options: str, folder: str) -> int:
         return 2
     if os.environ.get(TORCH_CONV) == "1":
         use_torch_conv()
-    if any(q.graph.nodes[n].role == "host" for n in q.layers):  # host ops compute with torch: load it once,
-        import torch  # before the fork, so their processes share it
-
-        import neuro_deploy.ir.execute  # noqa: F401
-
-        torch.set_num_threads(1)
-    procs, paths = build(q, np.load(image_path), drive, folder_path, opts["progress_every"])
-    root = next(iter(procs.values()))
+    _log_segments(folder_path / SEGMENTS_FILE)
+    running: list[object] = []  # the process run() is called on, once built
+    threading.Thread(target=_watch, args=(running, folder_path, parent), daemon=True).start()
+    net = build(q, np.load(image_path), drive, folder_path, opts["progress_every"])
+    root = next(iter(net.layers.values()))
+    running.append(root)
     gc.freeze()  # the forked Lava processes share the worker's objects: keep the collector off their pages
-    threading.Thread(target=_watch, args=(root, folder_path / "error.txt"), daemon=True).start()
     try:
-        root.run(condition=RunSteps(num_steps=drive.steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"),
+        root.run(condition=RunSteps(num_steps=drive.steps), run_cfg=run_config(net.processes),
                  compile_config={"pypy_channel_size": CHANNEL_SLOTS})
         error = _child_error(root)  # a model may fail after the last step's messages went out
         for name in opts["probe_u"]:  # Var.get() is slow: only for the few layers asked for
-            np.save(folder_path / f"u{list(paths).index(name)}.npy", procs[name].u.get())
+            np.save(folder_path / f"u{list(net.paths).index(name)}.npy", net.layers[name].u.get())
     except Exception as exc:
         error = _child_error(root) or f"{type(exc).__name__}: {exc}"
-    missing = [name for name, path in paths.items() if not path.exists()]  # saved in each model's last step
+    missing = [name for name, path in net.paths.items() if not path.exists()]  # saved in each model's last step
     if not error and missing:  # an error reported late (Lava's actors are polled without waiting)
         error = _child_error(root) or f"layer {missing[0]} saved no events"
     if error:  # Lava's stop() would wait forever on the dead process: the parent stops the session
         (folder_path / "error.txt").write_text(error)
         return 3
-    (folder_path / "paths.txt").write_text("\n".join(f"{n}\t{p}" for n, p in paths.items()))
+    (folder_path / "paths.txt").write_text("\n".join(f"{n}\t{p}" for n, p in net.paths.items()))
     root.stop()
     return 0
 
 
-def _watch(root, error_file: Path) -> None:
+def _log_segments(path: Path) -> None:
+    """Have Lava's shared-memory manager write the name of every segment it creates to `path`, so
+    that whoever ends the run removes them, whatever killed it (a killed manager leaves them in
+    /dev/shm: about 700 after one interrupt in three)."""
+    from lava.magma.runtime.message_infrastructure import multiprocessing as infrastructure
+
+    class LoggedSharedMemoryManager(infrastructure.SharedMemoryManager):
+        def create_shared_memory(self, size: int):
+            handle = super().create_shared_memory(size)
+            with open(path, "a") as f:
+                f.write(handle.name + "\n")
+            return handle
+
+    infrastructure.SharedMemoryManager = LoggedSharedMemoryManager
+
+
+def remove_segments(folder: Path) -> None:
+    """Unlink the shared-memory segments a run in `folder` logged (those still there). Through the
+    file system: attaching a `SharedMemory` would start Python's resource tracker in this process."""
+    log = folder / SEGMENTS_FILE
+    for name in log.read_text().split() if log.exists() else ():
+        Path(SHARED_MEMORY, name).unlink(missing_ok=True)
+
+
+def _watch(running: list[object], folder: Path, parent: int) -> None:
     """A Lava process that fails mid-run leaves the others waiting on its channels and run()
-    never returns: report the first failure and end the worker (the parent stops the session)."""
+    never returns: report the first failure and end the worker (the parent stops the session).
+    If the parent dies (any signal, SIGKILL included), nobody would: end the session, its
+    shared memory and its folder here."""
     while True:
         time.sleep(0.2)
-        error = _child_error(root)
+        if os.getppid() != parent:
+            remove_segments(folder)
+            shutil.rmtree(folder, ignore_errors=True)
+            os.killpg(os.getpgrp(), signal.SIGKILL)
+        error = _child_error(running[0]) if running else None
         if error:
-            error_file.write_text(error)
+            (folder / "error.txt").write_text(error)
             os._exit(3)
 
 
@@ -410,6 +552,7 @@ def run_lava(path: str, image: np.ndarray, drive: Drive, skip: tuple[str, ...] =
                              None if on_step is None else _step_reader(Path(folder) / PROGRESS_FILE, drive.steps, on_step))
             finally:
                 stop_group(worker)
+                remove_segments(Path(folder))
         if code != 0:
             error = Path(folder) / "error.txt"
             detail = error.read_text() if error.exists() else _last_error(Path(folder) / "stderr.txt")
@@ -418,7 +561,7 @@ def run_lava(path: str, image: np.ndarray, drive: Drive, skip: tuple[str, ...] =
         paths = {n: Path(p) for n, p in (line.split("\t") for line in lines)}
         u = {name: lava_array(np.load(Path(folder) / f"u{list(paths).index(name)}.npy")).astype(np.int64)
              for name in probe_u}
-        return LavaRun(_load(paths), u)
+        return LavaRun(_load(paths, drive.steps), u)
 
 
 def _step_reader(path: Path, steps: int, on_step: Callable[[int, int], None]) -> Callable[[], None]:
