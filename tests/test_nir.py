@@ -399,3 +399,28 @@ def test_plan_runs_on_a_nir_converted_network(tmp_path, capsys):
     layers = [(lp["kind"], lp["neurons"], lp["synapse_kinds"]) for lp in plan["layers"]]
     assert layers == [("input", 128, []), ("lif", 256, ["Conv"]), ("lif", 10, ["DelayDense"])]
     assert plan["cores"] == sum(lp["cores"] for lp in plan["layers"]) >= 2
+
+
+def test_simulate_energy_inspect_and_view_run_on_a_nir_converted_network(tmp_path, capsys):
+    import json
+
+    from test_cli import run_cli
+
+    rng = np.random.default_rng(1)
+    nir.write(str(tmp_path / "cd.nir"), conv_delay_dense_graph(rng))
+    np.save(tmp_path / "x.npy", (rng.random((20, 2, 8, 8)) < 0.3).astype(np.float32))
+    assert run_cli(capsys, "convert", tmp_path / "cd.nir", "-o", tmp_path / "cd.net", "--calibrate",
+                   tmp_path / "x.npy")[0] == 0
+    code, _, err = run_cli(capsys, "simulate", tmp_path / "cd.net", "--input", tmp_path / "x.npy",
+                           "-o", tmp_path / "out.npy", "--dump", tmp_path / "all.npz")
+    assert code == 0, err
+    out, every = np.load(tmp_path / "out.npy"), np.load(tmp_path / "all.npz")
+    assert out.shape[0] == 20 and len(every.files) == 3 and any(every[k].any() for k in every.files)
+    code, report, err = run_cli(capsys, "energy", tmp_path / "cd.net", "--input", tmp_path / "x.npy",
+                                "--format", "json")
+    assert code == 0, err
+    assert json.loads(report)["total"]["energy_per_image_pj"]["loihi"] > 0
+    code, rows, err = run_cli(capsys, "inspect", tmp_path / "cd.net", "--json")
+    assert code == 0 and [r["type"] for r in json.loads(rows)] == ["input", "lif", "lif"], err
+    code, _, err = run_cli(capsys, "view", tmp_path / "cd.net", "--export-only", "-o", tmp_path / "cd.onnx")
+    assert code == 0 and (tmp_path / "cd.onnx").stat().st_size > 0, err
