@@ -42,6 +42,8 @@ from neuro_deploy.target import neuron_process, synapse_process
 
 #: Lava's message channels cost each port a thread: a recorder takes at most this many layers.
 MAX_RECORDED = 256
+#: neuro-deploy's neuron processes save their own events; a recorder records every other layer's
+SELF_RECORDING = ("GradedNeuron", "HostLayers")
 
 Shape = tuple[int, int, int]
 #: Shared-memory slots per Lava channel (Lava's default is 64, lava/magma/compiler/compiler.py:102).
@@ -173,8 +175,7 @@ def process_count(q: Quantized) -> int:
     """Lava processes a run of `q` starts: a neuron process per layer (all host layers share one),
     a synapse process per synapse, the recorders, and Lava's runtime service."""
     hosted = [n for n in q.layers if q.graph.nodes[n].role == "host"]
-    recorded = sum(neuron_process(q.graph.nodes[n], q.layers[n].params) not in ("GradedNeuron", "HostLayers")
-                   for n in q.layers)
+    recorded = sum(neuron_process(q.graph.nodes[n], q.layers[n].params) not in SELF_RECORDING for n in q.layers)
     return len(q.layers) - len(hosted) + bool(hosted) + len(q.synapses) + -(-recorded // MAX_RECORDED) + 1
 
 
@@ -229,7 +230,7 @@ def build(q: Quantized, image: np.ndarray, drive: Drive, folder: Path, progress_
     for i, name in enumerate(order):
         node, p = graph.nodes[name], q.layers[name].params
         kind = neuron_process(node, p)
-        paths[name] = folder / (f"{i}.npz" if kind in ("GradedNeuron", "HostLayers") else f"{i}.whc.npz")
+        paths[name] = folder / (f"{i}.npz" if kind in SELF_RECORDING else f"{i}.whc.npz")
         if kind == "HostLayers":  # built together below
             hosted.append(name)
             continue
