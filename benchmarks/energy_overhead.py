@@ -21,12 +21,12 @@ from typing import Callable
 import torch
 
 from neuro_deploy import zoo
-from neuro_deploy.convert import convert, write
+from neuro_deploy.compile.convert import convert, write
+from neuro_deploy.counting.counts import NetworkCounter
+from neuro_deploy.counting.run import count_network
 from neuro_deploy.data import read_image
-from neuro_deploy.energy.counts import NetworkCounter
-from neuro_deploy.energy.run import count_network
-from neuro_deploy.netx_io import read_network
-from neuro_deploy.simulate import simulate
+from neuro_deploy.formats.netx import read_network
+from neuro_deploy.run.simulate import simulate
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOYABLE = {"dim": 16, "en_num_blocks": [1, 1, 1, 1], "de_num_blocks": [1, 1, 1, 1], "attention": False,

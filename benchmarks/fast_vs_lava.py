@@ -21,14 +21,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from neuro_deploy.convert import convert, write
+from neuro_deploy.backends.fast import run_fixed
+from neuro_deploy.backends.lava import run_lava
+from neuro_deploy.compile.convert import convert, write
 from neuro_deploy.data import read_image
-from neuro_deploy.netx_io import read_network
-from neuro_deploy.sim.fixed import run_fixed
+from neuro_deploy.formats.netx import read_network
 from neuro_deploy.ir.quantized import Drive
-from neuro_deploy.sim.lava import run_lava
-from neuro_deploy.simulate import place_windows
-from neuro_deploy.target import synapse_process
+from neuro_deploy.loihi.limits import synapse_process
+from neuro_deploy.run.simulate import place_windows
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from neuro_deploy import zoo
-from neuro_deploy.convert import convert, write
+from neuro_deploy.compile.convert import convert, write
 from neuro_deploy.data import PairedDataset, evaluate, make_synthetic_rain
-from neuro_deploy.inference import derain_array
-from neuro_deploy.netx_io import read_network
-from neuro_deploy.simulate import simulate
+from neuro_deploy.formats.netx import read_network
+from neuro_deploy.run.simulate import simulate
+from neuro_deploy.zoo.inference import derain_array
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from neuro_deploy import zoo
-from neuro_deploy.inference import derain_array
+from neuro_deploy.zoo.inference import derain_array
 
 RELEASE = {"dim": 48, "en_num_blocks": [4, 4, 8, 8], "de_num_blocks": [2, 2, 2, 2], "T": 4}
 

@@ -16,10 +16,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+from neuro_deploy.compile.nir_convert import convert_nir  # noqa: E402
+from neuro_deploy.formats.netx_plain import read_plain  # noqa: E402
 from neuro_deploy.ir.quantized import Drive  # noqa: E402
-from neuro_deploy.netx_plain import read_plain  # noqa: E402
-from neuro_deploy.nir_convert import convert_nir  # noqa: E402
-from neuro_deploy.simulate import simulate  # noqa: E402
+from neuro_deploy.run.simulate import simulate  # noqa: E402
 
 
 def million_synapses(folder: Path, n: int = 1024, steps: int = 100) -> None:

@@ -15,10 +15,7 @@ __all__ = ["Network", "SimulationResult", "__version__", "convert", "load_networ
 
 def __getattr__(name: str) -> Any:
     """Load the API on first use: it imports torch, which `import neuro_deploy` (the CLI's start,
-    `__version__`) should not pay for. `convert` is the module `neuro_deploy.convert`, which calls
-    `neuro_deploy.api.convert` when called."""
-    if name == "convert":
-        return importlib.import_module("neuro_deploy.convert")
-    if name in ("Network", "SimulationResult", "load_network", "plan"):
+    `__version__`) should not pay for."""
+    if name in ("Network", "SimulationResult", "convert", "load_network", "plan"):
         return getattr(importlib.import_module("neuro_deploy.api"), name)
     raise AttributeError(f"module 'neuro_deploy' has no attribute {name!r}")

@@ -18,10 +18,11 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from neuro_deploy.atomic import check_outputs
+from neuro_deploy.common.atomic import check_outputs
 from neuro_deploy.energy.profiles import DEFAULT_PROFILES
 from neuro_deploy.errors import NeuroDeployError
-from neuro_deploy.netx_io import NetworkFile, read_network, write_network
+from neuro_deploy.formats.network_file import NetworkFile
+from neuro_deploy.formats.netx import read_network, write_network
 
 __all__ = ["Network", "SimulationResult", "convert", "load_network", "plan"]
 
@@ -60,7 +61,7 @@ class Network:
 
     def quantization_report(self) -> list[dict[str, Any]]:
         """Per layer: weight exponents, clipped fraction, weight error, state peak and overflow."""
-        from neuro_deploy.convert import quantization_report
+        from neuro_deploy.compile.convert import quantization_report
 
         return quantization_report(self._file.quantized)
 
@@ -77,8 +78,8 @@ class Network:
         """Derain an HxWx3 image in [0, 1] in fixed point. Metrics: PSNR/SSIM against `target` when
         given, and against the float model when `reference` and the source checkpoint is unchanged."""
         from neuro_deploy.data import evaluate
-        from neuro_deploy.inference import float_reference
-        from neuro_deploy.simulate import simulate
+        from neuro_deploy.run.simulate import simulate
+        from neuro_deploy.zoo.inference import float_reference
 
         x = self._image(image, "image")
         clean = None if target is None else self._image(target, "target")
@@ -96,9 +97,9 @@ class Network:
                backend: str = "fast") -> dict[str, Any]:
         """Count a run on an HxWx3 image and price it on hardware profiles (bundled names or TOML
         paths): the report `neuro-deploy energy --format json` prints."""
-        from neuro_deploy.deploy.energy import priced_report
+        from neuro_deploy.counting.run import simulate_and_count
+        from neuro_deploy.energy.loihi2 import priced_report
         from neuro_deploy.energy.profiles import load_profiles
-        from neuro_deploy.energy.run import simulate_and_count
 
         loaded = load_profiles(list(profiles))  # before the run: a typo fails at once
         x = self._image(image, "image")
@@ -133,9 +134,9 @@ def _runnable(file: NetworkFile, backend: str) -> Iterator[NetworkFile]:
 
 def convert(checkpoint: str | Path, **options: Any) -> Network:
     """Quantize a checkpoint (a path, or a bundled model's name such as `vlifnet_small_deployable`)
-    to Loihi fixed point. Options are `neuro_deploy.convert.convert`'s: arch, calibrate, size,
+    to Loihi fixed point. Options are `neuro_deploy.compile.convert.convert`'s: arch, calibrate, size,
     timesteps, strict, headroom, payload_bits, allow_violations."""
-    from neuro_deploy.convert import convert as run_conversion
+    from neuro_deploy.compile.convert import convert as run_conversion
 
     result = run_conversion(checkpoint, **options)
     return Network(NetworkFile(result.quantized, result.meta, ""))

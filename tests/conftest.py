@@ -31,7 +31,7 @@ def official_small(request) -> tuple[str, dict]:
 @pytest.fixture(scope="module")
 def deployable16(tmp_path_factory) -> Path:
     """The bundled deployable VLIFNet converted at 16x16 (one small tile)."""
-    from neuro_deploy.convert import convert, write
+    from neuro_deploy.compile.convert import convert, write
 
     path = tmp_path_factory.mktemp("net") / "m.net"
     write(convert(DEPLOYABLE, size=16), path)

@@ -29,7 +29,7 @@ def run_netx(path: Path, x: np.ndarray, steps: int, input_shape: tuple[int, ...]
     from lava.magma.core.run_configs import Loihi2SimCfg
     from lava.proc.io.source import RingBuffer
 
-    from neuro_deploy.lava_procs.recorder import EventRecorder
+    from neuro_deploy.backends.lava_procs.recorder import EventRecorder
 
     netx = import_netx()
     net = netx.hdf5.Network(net_config=str(path), reset_interval=reset_interval, num_layers=num_layers,

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from neuro_deploy import zoo
+from neuro_deploy.counting.hooks import count_float
 from neuro_deploy.energy import analytic
 from neuro_deploy.energy.analytic import Settings
-from neuro_deploy.energy.hooks import count_float
 from neuro_deploy.energy.profiles import load_profile
 from neuro_deploy.errors import NeuroDeployError
 

@@ -13,17 +13,17 @@ import numpy as np
 import pytest
 
 import neuro_deploy
-from neuro_deploy.cli import ASSETS
+from neuro_deploy.common.resources import demo_folder
 from neuro_deploy.data import read_image
 from neuro_deploy.errors import NeuroDeployError
-from neuro_deploy.netx_io import read_network
-from neuro_deploy.simulate import simulate
+from neuro_deploy.formats.netx import read_network
+from neuro_deploy.run.simulate import simulate
 
 from conftest import REPO
 from test_cli import run_cli
 
-DEMO_IN = ASSETS / "demo" / "input" / "rain_demo.png"
-DEMO_TARGET = ASSETS / "demo" / "target" / "rain_demo.png"
+DEMO_IN = demo_folder("input") / "rain_demo.png"
+DEMO_TARGET = demo_folder("target") / "rain_demo.png"
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +51,10 @@ def test_readme_example_runs(tmp_path, monkeypatch, capsys):
 
 def test_package_exposes_the_api_and_keeps_its_modules():
     assert set(neuro_deploy.__all__) >= {"Network", "SimulationResult", "convert", "load_network"}
-    assert callable(neuro_deploy.convert)
-    from neuro_deploy import convert as conversion  # the module, which the CLI and tests import
+    from neuro_deploy import api
+    from neuro_deploy.compile import convert as conversion  # the compiler's module, which the CLI and tests import
+
+    assert neuro_deploy.convert is api.convert
 
     assert callable(conversion.convert) and callable(conversion.quantization_report)
     with pytest.raises(AttributeError):

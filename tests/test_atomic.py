@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from neuro_deploy.atomic import atomic_path
+from neuro_deploy.common.atomic import atomic_path
 
 
 def test_output_gets_the_umask_permissions_not_mkstemps(tmp_path):

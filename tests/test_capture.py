@@ -9,7 +9,7 @@ from torch import nn
 
 from neuro_deploy import zoo
 from neuro_deploy.errors import NeuroDeployError
-from neuro_deploy.frontend import capture
+from neuro_deploy.frontend.capture import capture
 from neuro_deploy.ir.execute import execute
 from neuro_deploy.ir.graph import LIF, NILIF, MDAGate, Mul
 

@@ -12,9 +12,9 @@ import h5py
 import numpy as np
 import pytest
 
-from neuro_deploy import target
+from neuro_deploy.formats.netx import read_network
 from neuro_deploy.ir.graph import Synapse
-from neuro_deploy.netx_io import read_network
+from neuro_deploy.loihi import limits as target
 
 from test_cli import assert_one_line_error, run_cli
 
@@ -121,7 +121,7 @@ def test_nan_peaks_are_violations_not_passes():
                                                 (2, 3, "CachedDelaySparse")])
 def test_inspect_names_the_process_class_that_runs(upsample, delay, cls):
     import lava.proc.sparse.process as lava_sparse
-    from neuro_deploy.lava_procs import synapses as ours
+    from neuro_deploy.backends.lava_procs import synapses as ours
 
     syn = Synapse("s", "m", weight=np.ones((2, 2, 1, 1)), upsample=upsample, delay=delay)
     assert target.synapse_class(syn) == cls

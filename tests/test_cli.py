@@ -11,13 +11,14 @@ import pytest
 import torch
 
 from neuro_deploy import zoo
-from neuro_deploy.cli import ASSETS, main
+from neuro_deploy.cli import main
+from neuro_deploy.common.resources import demo_folder
 from neuro_deploy.data import make_synthetic_rain, read_image, write_image
 
 from conftest import reference_file
 
-DEMO_IN = ASSETS / "demo" / "input" / "rain_demo.png"
-DEMO_TARGET = ASSETS / "demo" / "target" / "rain_demo.png"
+DEMO_IN = demo_folder("input") / "rain_demo.png"
+DEMO_TARGET = demo_folder("target") / "rain_demo.png"
 
 
 def run_cli(capsys, *args: str) -> tuple[int, str, str]:
@@ -83,7 +84,7 @@ def test_derain_bad_inputs(capsys, tmp_path, small_vlifnet):
     code, _, err = run_cli(capsys, "derain", "--model", small_vlifnet, "--input", not_image, "-o", out)
     assert_one_line_error(code, err, "notes.png")
     code, _, err = run_cli(capsys, "derain", "--model", small_vlifnet, "--input", DEMO_IN, "-o", out,
-                           "--target", ASSETS / "demo" / "target" / "rain_demo_heavy.png")
+                           "--target", demo_folder("target") / "rain_demo_heavy.png")
     assert_one_line_error(code, err, "rain_demo_heavy.png")
     code, _, err = run_cli(capsys, "derain", "--model", small_vlifnet, "--arch", "esdnet", "--input", DEMO_IN,
                            "-o", out)
@@ -130,7 +131,7 @@ def test_synth_rain_and_train_resume_evaluate(capsys, tmp_path):
 
 
 def test_training_resume_equals_uninterrupted_run(tmp_path):
-    from neuro_deploy.train import TrainConfig, train
+    from neuro_deploy.zoo.train import TrainConfig, train
 
     make_synthetic_rain(tmp_path / "d", 3, size=48)
     cfg = TrainConfig(arch="vlifnet", model={"dim": 8, "en_num_blocks": [1, 1, 1, 1], "de_num_blocks": [1, 1, 1, 1]},

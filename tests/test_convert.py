@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 import torch
 
+from neuro_deploy.backends.fast import run_fixed
 from neuro_deploy.cli import main
-from neuro_deploy.convert import convert, write
+from neuro_deploy.compile.convert import convert, write
+from neuro_deploy.compile.passes.align import align
+from neuro_deploy.compile.passes.quantize import quantize
+from neuro_deploy.deploy.inspect import COLUMNS, describe
 from neuro_deploy.errors import NeuroDeployError
-from neuro_deploy.inspect_net import COLUMNS, describe
+from neuro_deploy.formats.netx import read_network, write_network
 from neuro_deploy.ir.graph import LIF, Graph, Input, Output, Synapse
-from neuro_deploy.netx_io import read_network, write_network
-from neuro_deploy.passes.align import align
-from neuro_deploy.passes.quantize import quantize
 from neuro_deploy.ir.shapes import infer_shapes
-from neuro_deploy.sim.fixed import run_fixed
 
 from conftest import reference_file
 from test_cli import assert_one_line_error, run_cli
@@ -92,8 +92,8 @@ def test_netx_runs_the_netx_layers_of_a_converted_file_as_neuro_deploy_does(tmp_
     same 8-bit pixels, its blocks spike exactly where the fast back end's windows say, at every step."""
     from netx_oracle import run_netx
 
+    from neuro_deploy.backends.fast import run_fixed
     from neuro_deploy.ir.quantized import INPUT_SCALE
-    from neuro_deploy.sim.fixed import run_fixed
 
     g = _chain()
     q = quantize(g, torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(1)))
@@ -183,7 +183,7 @@ def test_onnx_view_one_node_per_layer_and_netron_serves_it(tmp_path, esdnet_chec
 
     net = tmp_path / "esd.net"
     write(convert(esdnet_checkpoint, size=32), net)
-    from neuro_deploy.onnx_view import export
+    from neuro_deploy.deploy.onnx_view import export
 
     heard = []
     export(net, tmp_path / "esd.onnx", on_layer=lambda done, total: heard.append((done, total)))

@@ -14,16 +14,16 @@ import torch
 import torch.nn.functional as F
 
 from neuro_deploy import zoo
-from neuro_deploy.convert import convert, write
-from neuro_deploy.energy.counts import KEYS, Counts, LayerCounts, NetworkCounter, fanout_map
-from neuro_deploy.energy.hooks import count_float
+from neuro_deploy.backends.fast import upsample2x_int
+from neuro_deploy.compile.convert import convert, write
+from neuro_deploy.counting.counts import KEYS, Counts, LayerCounts, NetworkCounter, fanout_map
+from neuro_deploy.counting.hooks import count_float
+from neuro_deploy.counting.run import count_network
 from neuro_deploy.energy.profiles import load_profile, parse_profile
-from neuro_deploy.energy.run import count_network
 from neuro_deploy.energy.report import build_report, price
 from neuro_deploy.errors import NeuroDeployError
+from neuro_deploy.formats.netx import read_network
 from neuro_deploy.ir.graph import Synapse
-from neuro_deploy.netx_io import read_network
-from neuro_deploy.sim.fixed import upsample2x_int
 
 from test_cli import assert_one_line_error, run_cli
 from test_lava_backend import fast_events
@@ -142,7 +142,7 @@ def test_host_layers_count_macs_not_synops(nets):
 
 
 def test_plain_netx_counts_match_on_both_backends(tmp_path):
-    from neuro_deploy.energy.run import count_file
+    from neuro_deploy.counting.run import count_file
 
     path = tmp_path / "x.npy"
     np.save(path, (np.random.default_rng(0).random((6, 3, 16, 16)) * 200).astype(np.int32))

@@ -21,13 +21,13 @@ import ray
 import torch
 
 import neuro_deploy
-from neuro_deploy import evaluate_net
-from neuro_deploy.cli import ASSETS
+from neuro_deploy.common.resources import demo_folder
 from neuro_deploy.data import evaluate, read_image, write_image
+from neuro_deploy.run import evaluate as evaluate_net
 
 from test_cli import assert_one_line_error, run_cli
 
-DEMO = ASSETS / "demo"
+DEMO = demo_folder("input").parent
 #: (width, height): smaller than the 16x16 network (padded), 2 and 6 tiles; Y-SSIM is NaN below 19
 SIZES = {"a_small.png": (12, 12), "b_wide.png": (24, 16), "c_odd.png": (20, 28)}
 CORNERS = ((0, 8), (34, 12), (30, 14))  # (y, x) of the rainiest crops of the demo pair

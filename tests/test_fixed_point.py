@@ -8,12 +8,12 @@ import torch
 import torch.nn.functional as F
 
 from neuro_deploy import zoo
-from neuro_deploy.frontend import capture
+from neuro_deploy.backends.fast import lif, nilif, run_fixed, shift, upsample2x_int
+from neuro_deploy.compile.passes.align import align
+from neuro_deploy.compile.passes.lower import lower
+from neuro_deploy.compile.passes.quantize import EXP_MIN, WEIGHT_MAX, WEIGHT_MIN, quantize, quantize_weight
+from neuro_deploy.frontend.capture import capture
 from neuro_deploy.ir.execute import execute
-from neuro_deploy.passes.align import align
-from neuro_deploy.passes.lower import lower
-from neuro_deploy.passes.quantize import EXP_MIN, WEIGHT_MAX, WEIGHT_MIN, quantize, quantize_weight
-from neuro_deploy.sim.fixed import lif, nilif, run_fixed, shift, upsample2x_int
 from neuro_deploy.zoo.neurons import NILIF, patches_to_time, time_to_channels
 
 
@@ -107,8 +107,8 @@ def test_payloads_are_integers_of_the_declared_width():
 def test_float32_convolution_is_exact_for_every_input_width(top, weight_top, k):
     """`exact_conv` splits wide inputs into slices whose float32 sums stay below 2^24 (or falls back
     to float64): it equals the exact integer convolution, here computed in int64 by hand."""
+    from neuro_deploy.backends.fast import ConvWeight, SynapseInput, exact_conv
     from neuro_deploy.ir.graph import Synapse
-    from neuro_deploy.sim.fixed import ConvWeight, SynapseInput, exact_conv
 
     rng = np.random.default_rng(top % 97 + k)
     w = rng.integers(-weight_top, weight_top + 1, (5, 16, k, k))

@@ -10,16 +10,17 @@ import numpy as np
 import pytest
 import torch
 
-from neuro_deploy import resources, zoo
-from neuro_deploy.atomic import atomic_path, check_outputs
-from neuro_deploy.cli import ASSETS
-from neuro_deploy.convert import convert
+from neuro_deploy import zoo
+from neuro_deploy.common import resources
+from neuro_deploy.common.atomic import atomic_path, check_outputs
+from neuro_deploy.common.resources import demo_folder
+from neuro_deploy.compile.convert import convert
 from neuro_deploy.errors import NeuroDeployError
-from neuro_deploy.inference import derain_array
+from neuro_deploy.zoo.inference import derain_array
 
 from test_cli import assert_one_line_error, run_cli
 
-DEMO_IN = ASSETS / "demo" / "input" / "rain_demo.png"
+DEMO_IN = demo_folder("input") / "rain_demo.png"
 DEPLOYABLE = "vlifnet_small_deployable"
 
 

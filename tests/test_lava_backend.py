@@ -12,16 +12,16 @@ import numpy as np
 import pytest
 import torch
 
-from neuro_deploy.convert import convert, write
-from neuro_deploy.energy.counts import KEYS, NetworkCounter
+from neuro_deploy.backends import lava as lava_backend
+from neuro_deploy.backends.fast import run_fixed
+from neuro_deploy.backends.lava import run_lava
+from neuro_deploy.compile.convert import convert, write
+from neuro_deploy.counting.counts import KEYS, NetworkCounter
 from neuro_deploy.errors import NeuroDeployError
-from neuro_deploy.netx_io import read_network, write_network
-from neuro_deploy.sim.fixed import run_fixed
+from neuro_deploy.formats.netx import read_network, write_network
 from neuro_deploy.ir.quantized import Drive
-from neuro_deploy.sim import lava as lava_backend
-from neuro_deploy.sim.lava import run_lava
-from neuro_deploy.simulate import place_windows
-from neuro_deploy.target import synapse_process
+from neuro_deploy.loihi.limits import synapse_process
+from neuro_deploy.run.simulate import place_windows
 
 from conftest import REPO, reference_file
 from process_tree import descendants

@@ -21,13 +21,13 @@ import numpy as np
 import pytest
 import torch
 
-from neuro_deploy.convert import convert, write
+from neuro_deploy.backends import lava as lava_backend
+from neuro_deploy.backends.fast import run_fixed
+from neuro_deploy.backends.lava import estimate_bytes, process_count, run_lava
+from neuro_deploy.compile.convert import convert, write
+from neuro_deploy.formats.netx import read_network
 from neuro_deploy.ir.quantized import Drive
-from neuro_deploy.netx_io import read_network
-from neuro_deploy.sim import lava as lava_backend
-from neuro_deploy.sim.fixed import run_fixed
-from neuro_deploy.sim.lava import estimate_bytes, process_count, run_lava
-from neuro_deploy.simulate import place_windows
+from neuro_deploy.run.simulate import place_windows
 
 from conftest import reference_file
 from process_tree import alive, descendants, pss_bytes
@@ -148,7 +148,7 @@ def _worker_arguments(pid: int) -> list[str]:
     """The command line of the Lava worker among `pid`'s children."""
     for child in descendants(pid):
         args = Path(f"/proc/{child}/cmdline").read_bytes().decode().split("\0")[:-1]
-        if "neuro_deploy.sim.lava" in args:
+        if "neuro_deploy.backends.lava" in args:
             return args
     raise AssertionError("no Lava worker")
 

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import tomli
 
-from neuro_deploy import resources
+from neuro_deploy.common import resources
+from neuro_deploy.counting.run import count_file
 from neuro_deploy.energy.profiles import EVIDENCE, load_profile, parse_profile
 from neuro_deploy.energy.report import build_report
-from neuro_deploy.energy.run import count_file
 from neuro_deploy.errors import NeuroDeployError
 from test_cli import run_cli
 
@@ -107,7 +107,7 @@ def test_simulate_energy_shows_the_static_part(capsys, deployable16, image16, tm
 def test_compare_prices_the_deployed_network_on_loihi2():
     import torch
 
-    from neuro_deploy.convert import calibration_images
+    from neuro_deploy.compile.convert import calibration_images
     from neuro_deploy.energy.compare import DEFAULT_IMAGE, _deploy
 
     image = calibration_images(DEFAULT_IMAGE, 16)[:1]

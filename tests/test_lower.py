@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from neuro_deploy import zoo
-from neuro_deploy.frontend import capture
+from neuro_deploy.compile.passes.lower import lower
+from neuro_deploy.frontend.capture import capture
 from neuro_deploy.ir.execute import execute
 from neuro_deploy.ir.graph import LIF, NILIF, Accumulate, BatchNorm, Conv, Input, Output, Synapse
-from neuro_deploy.passes.lower import lower
 
 from test_capture import spike_counts
 

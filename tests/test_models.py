@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from neuro_deploy import zoo
-from neuro_deploy.convert import convert
+from neuro_deploy.backends.fast import run_fixed
+from neuro_deploy.compile.convert import convert
 from neuro_deploy.data import PairedDataset, make_synthetic_rain, psnr
-from neuro_deploy.inference import derain_array
-from neuro_deploy.sim.fixed import run_fixed
+from neuro_deploy.zoo.inference import derain_array
 
 from conftest import REPO
 

@@ -14,13 +14,14 @@ import h5py
 import numpy as np
 import pytest
 
-from neuro_deploy.energy.counts import KEYS, NetworkCounter
+from neuro_deploy.backends.fast import run_free
+from neuro_deploy.backends.lava import LavaRun, run_lava
+from neuro_deploy.counting.counts import KEYS, NetworkCounter
 from neuro_deploy.errors import NeuroDeployError
+from neuro_deploy.formats.network_file import NetworkFile
+from neuro_deploy.formats.netx import read_network
 from neuro_deploy.ir.graph import Input
 from neuro_deploy.ir.quantized import Drive
-from neuro_deploy.netx_io import NetworkFile, read_network
-from neuro_deploy.sim.fixed import run_free
-from neuro_deploy.sim.lava import LavaRun, run_lava
 
 from netx_oracle import import_netx, run_netx
 from test_cli import assert_one_line_error, run_cli
@@ -408,7 +409,7 @@ def test_cli_ntidigits_needs_skip_layer(capsys, tmp_path, ntidigits):
 
 
 def test_count_file_with_skip(tmp_path, ntidigits):
-    from neuro_deploy.energy.run import count_file
+    from neuro_deploy.counting.run import count_file
 
     path, net, frames = ntidigits
     np.save(tmp_path / "x.npy", frames[:50])

@@ -10,8 +10,8 @@ from torch import nn
 
 pytest.importorskip("neurobench")
 
-from neuro_deploy.energy import neurobench_check  # noqa: E402
-from neuro_deploy.energy.neurobench_check import KEYS, LayerCheck, check_checkpoint, cross_check  # noqa: E402
+from neuro_deploy.crosscheck import neurobench as neurobench_check  # noqa: E402
+from neuro_deploy.crosscheck.neurobench import KEYS, LayerCheck, check_checkpoint, cross_check  # noqa: E402
 from neuro_deploy.errors import NeuroDeployError  # noqa: E402
 
 SIZE = 16  # every layer count stays below 2**24, so NeuroBench's float32 sums are exact

@@ -11,14 +11,14 @@ import h5py
 import numpy as np
 import pytest
 
+from neuro_deploy.backends.fast import run_free
+from neuro_deploy.compile.nir_convert import convert_nir, run_float, fold
 from neuro_deploy.errors import NeuroDeployError
+from neuro_deploy.formats.netx_plain import read_plain
+from neuro_deploy.formats.netx_plain_write import PlainLayer, write_plain
+from neuro_deploy.formats.nir_write import export_nir, write_nir
 from neuro_deploy.ir.quantized import Drive
-from neuro_deploy.netx_plain import read_plain
-from neuro_deploy.netx_plain_write import PlainLayer, write_plain
-from neuro_deploy.nir_convert import convert_nir, run_float, fold
-from neuro_deploy.nir_export import export_nir, write_nir
-from neuro_deploy.sim.fixed import run_free
-from neuro_deploy.simulate import simulate
+from neuro_deploy.run.simulate import simulate
 
 nir = pytest.importorskip("nir")
 LIF_DIR = Path(__file__).parent / "data" / "nir" / "01_lif"
@@ -157,7 +157,7 @@ def test_pilotnet_round_trip_through_nir_gives_the_same_events(tmp_path):
 
 def test_the_float_simulation_of_the_paper_neuron_spikes_where_the_exact_solution_does():
     chain_graph = nir.read(str(LIF_DIR / "lif_norse.nir"))
-    from neuro_deploy.nir_read import to_chain
+    from neuro_deploy.frontend.nir import to_chain
 
     chain = to_chain(chain_graph, 1e-4)
     spikes, _ = run_float([fold(s) for s in chain.stages], chip_trace()[:, :1])
@@ -341,8 +341,8 @@ def test_export_of_the_deployable_vlifnet_writes_its_lif_layers_and_names_what_n
         deployable16, tmp_path, capsys):
     from test_cli import run_cli
 
+    from neuro_deploy.formats.netx import read_network
     from neuro_deploy.ir.graph import LIF
-    from neuro_deploy.netx_io import read_network
 
     code, out, err = run_cli(capsys, "export", deployable16, "--nir", tmp_path / "vlif.nir")
     assert code == 0, err

@@ -17,7 +17,7 @@ import pytest
 import tomli
 from packaging.requirements import Requirement
 
-from neuro_deploy import resources
+from neuro_deploy.common import resources
 from neuro_deploy.energy.profiles import load_profile
 from neuro_deploy.zoo import read_checkpoint
 

@@ -11,7 +11,7 @@ import pytest
 from neuro_deploy.cli import main
 from neuro_deploy.deploy.plan import plan
 from neuro_deploy.errors import NeuroDeployError
-from neuro_deploy.netx_io import read_network
+from neuro_deploy.formats.netx import read_network
 
 DATA = Path(__file__).parent / "data" / "loihi2"
 PILOTNET = DATA / "pilotnet_sdnn.net"
@@ -92,7 +92,7 @@ def test_cli_json_and_exit_codes(capsys, tmp_path) -> None:
 
 def test_not_fitting_is_a_result_and_require_fit_exits_3(capsys, monkeypatch) -> None:
     import neuro_deploy.deploy.plan as plan_module
-    from neuro_deploy.deploy.budgets import Budget
+    from neuro_deploy.loihi.budgets import Budget
 
     monkeypatch.setattr(plan_module, "CORES_PER_CHIP", Budget("cores_per_chip", 10, "cores", "", "", "assumed"))
     main(["plan", str(PILOTNET), "--skip-first", "1", "--chips", "2"])

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from neuro_deploy import zoo
+from neuro_deploy.counting.hooks import count_float
 from neuro_deploy.data import make_synthetic_rain
 from neuro_deploy.energy import analytic, compare
 from neuro_deploy.energy import rates as measured
-from neuro_deploy.energy.hooks import count_float
 from neuro_deploy.energy.profiles import load_profile
 
 from test_cli import assert_one_line_error, run_cli
@@ -209,7 +209,7 @@ def test_bad_input_is_one_line_before_any_work(capsys, data, tmp_path):
 def test_the_bundled_release_rates_price_the_trained_release_networks(capsys):
     """`--preset release-cpu`: the release configurations at the per-layer rates measured on their
     CPU-trained weights, read from the package data with their configurations."""
-    from neuro_deploy import resources
+    from neuro_deploy.common import resources
 
     code, out, err = run_cli(capsys, "compare", "--preset", "release-cpu", "--format", "json")
     assert code == 0, err

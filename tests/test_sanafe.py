@@ -15,8 +15,8 @@ from neuro_deploy.errors import NeuroDeployError
 
 pytest.importorskip("sanafe")
 
-from neuro_deploy.energy import sanafe_check  # noqa: E402
-from neuro_deploy.energy.sanafe_check import TERMS, check_file  # noqa: E402
+from neuro_deploy.crosscheck import sanafe as sanafe_check  # noqa: E402
+from neuro_deploy.crosscheck.sanafe import TERMS, check_file  # noqa: E402
 
 NETX_TESTS = Path(sysconfig.get_paths()["purelib"]) / "tests" / "lava" / "lib" / "dl" / "netx"  # lava-dl's own files
 

@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from neuro_deploy import zoo
-from neuro_deploy.convert import convert, write
+from neuro_deploy.compile.convert import convert, write
 from neuro_deploy.data import read_image, write_image
-from neuro_deploy.netx_io import read_network
-from neuro_deploy.simulate import simulate
+from neuro_deploy.formats.netx import read_network
+from neuro_deploy.run.simulate import simulate
 
 from test_cli import assert_one_line_error, run_cli
 
@@ -112,7 +112,7 @@ def test_simulate_energy_refuses_an_unknown_profile_before_running(capsys, small
 def test_batched_tiles_equal_tiles_run_one_by_one(small_net, monkeypatch):
     """The fast back end can run several tiles at once (the default on CUDA): the image and every
     tile's events are those of one tile at a time."""
-    import neuro_deploy.simulate as sim
+    import neuro_deploy.run.simulate as sim
 
     net = read_network(small_net / "m.net")
     image = np.random.default_rng(3).random((3, 40, 32)).astype(np.float32)

@@ -10,18 +10,18 @@ import numpy as np
 import pytest
 import torch
 
-from neuro_deploy import target
-from neuro_deploy.convert import convert, write
-from neuro_deploy.frontend import capture
+from neuro_deploy import zoo
+from neuro_deploy.backends.fast import synapse
+from neuro_deploy.compile.convert import convert, write
+from neuro_deploy.compile.passes.align import align
+from neuro_deploy.compile.passes.legalize import MAX_DELAY, split_delays, split_upsampling
+from neuro_deploy.compile.passes.lower import lower
+from neuro_deploy.formats.netx import read_network
+from neuro_deploy.frontend.capture import capture
 from neuro_deploy.ir.execute import execute
 from neuro_deploy.ir.graph import LIF, NILIF, Edge, Graph, Input, Output, Relay, Synapse
 from neuro_deploy.ir.shapes import infer_shapes
-from neuro_deploy.netx_io import read_network
-from neuro_deploy.passes.align import align
-from neuro_deploy.passes.legalize import MAX_DELAY, split_delays, split_upsampling
-from neuro_deploy.passes.lower import lower
-from neuro_deploy.sim.fixed import synapse
-from neuro_deploy import zoo
+from neuro_deploy.loihi import limits as target
 
 from conftest import REPO
 from test_cli import assert_one_line_error, run_cli
@@ -130,14 +130,14 @@ def test_fast_synapses_wrap_and_shift_like_lavas_conv_and_sparse(exp, torch_conv
     from lava.proc.io.source import RingBuffer
     from lava.proc.sparse.process import Sparse
 
-    from neuro_deploy.lava_procs.recorder import EventRecorder
-    from neuro_deploy.lava_procs.synapses import ConvExp
-    from neuro_deploy.sim.lava import lava_shape, synapse_matrix
+    from neuro_deploy.backends.lava import lava_shape, synapse_matrix
+    from neuro_deploy.backends.lava_procs.recorder import EventRecorder
+    from neuro_deploy.backends.lava_procs.synapses import ConvExp
 
     if torch_conv:
         from lava.proc.conv import utils
 
-        from neuro_deploy.sim.lava import use_torch_conv
+        from neuro_deploy.backends.lava import use_torch_conv
 
         for attr in ("torch", "F", "TORCH_IS_AVAILABLE"):
             monkeypatch.setattr(utils, attr, getattr(utils, attr, None), raising=False)
@@ -203,7 +203,7 @@ def test_inspect_names_the_lava_process_of_every_layer_and_synapse(capsys, tmp_p
     code, out, _ = run_cli(capsys, "inspect", ntidigits, "--json", "--skip-layer", "average")
     assert code == 0 and [r["lava"] for r in json.loads(out)] == [["RingBuffer"], ["LIF", "DelayDense"],
                                                                    ["LIF", "DelayDense"], ["LIF", "Dense"]]
-    from neuro_deploy.inspect_net import describe
+    from neuro_deploy.deploy.inspect import describe
 
     heard = []
     assert describe(tmp_path / "m.net", on_layer=lambda done, total: heard.append((done, total))) == list(rows.values())

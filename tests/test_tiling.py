@@ -3,8 +3,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from neuro_deploy.common.tiling import tile_count, tile_shape, tiled_apply
 from neuro_deploy.errors import NeuroDeployError
-from neuro_deploy.tiling import tile_count, tile_shape, tiled_apply
 
 
 def _tile_mean(x: torch.Tensor) -> torch.Tensor:
@@ -55,7 +55,7 @@ def test_tile_count_and_progress():
 def test_progress_logs_measure_the_eta_from_the_first_report(monkeypatch, capsys):
     """A Lava tile reports its first step a minute after it started (compiling): the ETA of its later
     lines comes from the rate of the steps, not from the start-up."""
-    from neuro_deploy import progress as progress_module
+    from neuro_deploy.common import progress as progress_module
 
     clock = iter([0.0, 60.0, 61.0, 62.0])
     monkeypatch.setattr(progress_module, "time", SimpleNamespace(perf_counter=lambda: next(clock)))

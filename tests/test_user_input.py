@@ -19,16 +19,18 @@ import pytest
 import torch
 from PIL import Image
 
-from neuro_deploy import memory, zoo
-from neuro_deploy.cli import ASSETS
+from neuro_deploy import zoo
+from neuro_deploy.backends.fast import run_bytes
+from neuro_deploy.common import memory
+from neuro_deploy.common.resources import demo_folder
 from neuro_deploy.data import PairedDataset, read_image
 from neuro_deploy.errors import NeuroDeployError
 from neuro_deploy.zoo.checkpoint import save_checkpoint
 
 from test_cli import assert_one_line_error, run_cli
 
-DEMO_IN = ASSETS / "demo" / "input" / "rain_demo.png"
-DEMO_TARGET = ASSETS / "demo" / "target" / "rain_demo.png"
+DEMO_IN = demo_folder("input") / "rain_demo.png"
+DEMO_TARGET = demo_folder("target") / "rain_demo.png"
 DEPLOYABLE = "vlifnet_small_deployable"
 NETX_TESTS = Path(__import__("sysconfig").get_paths()["purelib"]) / "tests" / "lava" / "lib" / "dl" / "netx"
 
@@ -135,14 +137,14 @@ def test_the_run_estimate_bounds_a_measured_fast_run(tmp_path):
     """The estimate follows the fast back end (each node's window, freed after its last reader): at
     least the peak a run really takes, and within a small factor of it, so no deployable network is
     refused for memory it would not use (all steps of all nodes at once was 1,000x too high)."""
-    from neuro_deploy.convert import convert, write
-    from neuro_deploy.netx_io import read_network
+    from neuro_deploy.compile.convert import convert, write
+    from neuro_deploy.formats.netx import read_network
 
     write(convert(DEPLOYABLE, size=64), tmp_path / "m.net")
-    estimate = memory.run_bytes(read_network(tmp_path / "m.net").quantized)
+    estimate = run_bytes(read_network(tmp_path / "m.net").quantized)
     # the peak resident size of the child itself (VmHWM: ru_maxrss would carry pytest's over the exec)
-    script = ("import re, torch; from neuro_deploy.netx_io import read_network; "
-              "from neuro_deploy.sim.fixed import run_fixed; net = read_network(%r); "
+    script = ("import re, torch; from neuro_deploy.formats.netx import read_network; "
+              "from neuro_deploy.backends.fast import run_fixed; net = read_network(%r); "
               "peak = lambda: int(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)); "
               "base = peak(); run_fixed(net.quantized, torch.rand(1, 3, 64, 64).double()); "
               "print((peak() - base) * 1024)") % str(tmp_path / "m.net")
@@ -266,7 +268,7 @@ def test_empty_and_folder_inputs(capsys, tmp_path, deployable16):
 
 
 def test_an_input_ending_early_is_a_user_error_not_an_interruption(capsys, tmp_path, deployable16, monkeypatch):
-    from neuro_deploy import simulate as sim
+    from neuro_deploy.run import simulate as sim
 
     def truncated(*_args, **_kwargs):
         raise EOFError("No data left in file")

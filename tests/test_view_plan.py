@@ -7,10 +7,10 @@ from pathlib import Path
 import onnx
 import pytest
 
+import neuro_deploy.deploy.onnx_view as onnx_view
 import neuro_deploy.deploy.plan as plan_module
-import neuro_deploy.onnx_view as onnx_view
-from neuro_deploy.deploy.budgets import Budget
 from neuro_deploy.deploy.plan import plan
+from neuro_deploy.loihi.budgets import Budget
 from test_cli import run_cli
 
 PILOTNET = Path(__file__).parent / "data" / "loihi2" / "pilotnet_sdnn.net"

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from neuro_deploy.atomic import atomic_path
+from neuro_deploy.common.atomic import atomic_path
 from neuro_deploy.errors import NeuroDeployError
 
 # Pillow format per extension; also the set of extensions a dataset folder may hold.

@@ -17,7 +17,7 @@ from PIL import Image
 from skimage import data as skdata
 from skimage.transform import resize
 
-from neuro_deploy.atomic import atomic_path, check_outputs
+from neuro_deploy.common.atomic import atomic_path, check_outputs
 from neuro_deploy.data.images import save_image
 from neuro_deploy.errors import NeuroDeployError
 

@@ -17,14 +17,15 @@ from typing import Any
 
 import numpy as np
 
-from neuro_deploy.deploy.budgets import (BOARDS, BUDGETS, CORES_PER_CHIP, CORES_PER_TILE, DELAY_BITS,
+from neuro_deploy.loihi.budgets import (BOARDS, BUDGETS, CORES_PER_CHIP, CORES_PER_TILE, DELAY_BITS,
                                          DENSE_EXTRA_BITS, DENSE_HEADER_BITS, TILES_PER_ROW, TIMES_NS, WORD_BITS,
                                          board_chips)
-from neuro_deploy.energy.counts import Counts, synapse_fanout
+from neuro_deploy.counting.counts import Counts, synapse_fanout
 from neuro_deploy.errors import NeuroDeployError
+from neuro_deploy.formats.network_file import NetworkFile
+from neuro_deploy.formats.netx import placement, read_network
 from neuro_deploy.ir.graph import Synapse
-from neuro_deploy.netx_io import NetworkFile, placement, read_network
-from neuro_deploy.target import synapse_process
+from neuro_deploy.loihi.limits import synapse_process
 
 USES = ("neurons", "synaptic_memory", "input_axons", "output_axons", "neuron_groups")
 IMAGE_SIZE = 256  # a converted network's time per image is given for an image of this size, tiled
@@ -326,7 +327,7 @@ def _steps_and_tiles(net: NetworkFile, counts: Counts | None, image_size: int) -
     """Steps per tile and tiles per image: a converted network runs its own steps on each tile of an
     `image_size` square image; a plain netx file runs its sample length (or the run's steps) once."""
     if not net.quantized.free_running:
-        from neuro_deploy.tiling import tile_count
+        from neuro_deploy.common.tiling import tile_count
 
         size = int(net.meta["input_shape"][-1])
         return int(net.meta["steps"]), tile_count(image_size, image_size, size, 8)
@@ -396,7 +397,7 @@ def plan(path: str | Path, skip_first: int = 0, board: str | None = None, chips:
     net = read_network(path)
     counts = None
     if input_path is not None:
-        from neuro_deploy.energy.run import run_input, simulate_and_count
+        from neuro_deploy.counting.run import run_input, simulate_and_count
 
         x, drive = run_input(net, input_path, steps)
         counts = simulate_and_count(net, x, "fast", drive=drive)[1]

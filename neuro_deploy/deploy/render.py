@@ -8,10 +8,9 @@ from pathlib import Path
 from rich import box
 from rich.table import Table
 
-from neuro_deploy.atomic import atomic_path
-from neuro_deploy.deploy.budgets import BUDGETS, CORES_PER_CHIP
+from neuro_deploy.common.atomic import atomic_path, check_plot_path
 from neuro_deploy.deploy.plan import USES, Plan
-from neuro_deploy.energy.report import check_plot_path  # noqa: F401 (the CLI checks --plot through this module)
+from neuro_deploy.loihi.budgets import BUDGETS, CORES_PER_CHIP
 
 
 def _percent(used: int, name: str) -> str:

@@ -36,9 +36,10 @@ from rich import box
 from rich.table import Table
 from torch import nn
 
-from neuro_deploy import resources, zoo
-from neuro_deploy.energy.counts import axis_patterns, mda_macs, refinement_macs, time_gate_macs
-from neuro_deploy.energy.hooks import FIRST
+from neuro_deploy import zoo
+from neuro_deploy.common import resources
+from neuro_deploy.counting.counts import axis_patterns, mda_macs, refinement_macs, time_gate_macs
+from neuro_deploy.counting.hooks import FIRST
 from neuro_deploy.energy.profiles import Profile, Term
 from neuro_deploy.energy.report import format_energy
 from neuro_deploy.errors import NeuroDeployError

@@ -19,17 +19,18 @@ import torch
 from rich import box
 from rich.table import Table
 
-from neuro_deploy import resources, zoo
-from neuro_deploy.convert import BUNDLED_CALIBRATION, calibration_images, convert, write
-from neuro_deploy.deploy.energy import priced_report
-from neuro_deploy.energy.counts import Counts
-from neuro_deploy.energy.hooks import CONVENTIONS, FloatCounts, count_float
+from neuro_deploy import zoo
+from neuro_deploy.common import resources
+from neuro_deploy.compile.convert import BUNDLED_CALIBRATION, calibration_images, convert, write
+from neuro_deploy.counting.counts import Counts
+from neuro_deploy.counting.hooks import CONVENTIONS, FloatCounts, count_float
+from neuro_deploy.counting.run import count_network
+from neuro_deploy.energy.loihi2 import priced_report
 from neuro_deploy.energy.profiles import Profile
 from neuro_deploy.energy.rates import weights_status
 from neuro_deploy.energy.report import format_energy
-from neuro_deploy.energy.run import count_network
 from neuro_deploy.errors import NeuroDeployError
-from neuro_deploy.netx_io import read_network
+from neuro_deploy.formats.netx import read_network
 
 RELEASE = {"dim": 48, "en_num_blocks": [4, 4, 8, 8], "de_num_blocks": [2, 2, 2, 2], "T": 4}
 PAPER_RATIO = 0.13  # the seed paper: VLIFNet needs 13% of ESDNet's energy

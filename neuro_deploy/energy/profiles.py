@@ -33,7 +33,7 @@ from pathlib import Path
 
 import tomli
 
-from neuro_deploy import resources
+from neuro_deploy.common import resources
 from neuro_deploy.errors import NeuroDeployError
 
 #: the chip deployed to (static power included), its per-op figures alone, and the paper's 45 nm reference

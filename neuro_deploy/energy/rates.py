@@ -23,11 +23,11 @@ from typing import Any, Callable
 import torch
 
 from neuro_deploy import zoo
-from neuro_deploy.atomic import atomic_path
-from neuro_deploy.convert import calibration_images
+from neuro_deploy.common.atomic import atomic_path
+from neuro_deploy.compile.convert import calibration_images
+from neuro_deploy.counting.hooks import count_float
 from neuro_deploy.data.images import IMAGE_EXTENSIONS, image_files
 from neuro_deploy.energy import analytic
-from neuro_deploy.energy.hooks import count_float
 from neuro_deploy.errors import NeuroDeployError
 
 

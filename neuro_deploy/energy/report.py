@@ -12,13 +12,12 @@ from typing import Any
 from rich import box
 from rich.table import Table
 
-from neuro_deploy.atomic import atomic_path
-from neuro_deploy.energy.counts import KINDS, Counts, LayerCounts
+from neuro_deploy.common.atomic import atomic_path, check_plot_path
+from neuro_deploy.counting.counts import KINDS, Counts, LayerCounts
 from neuro_deploy.energy.deployment import Deployment, active_core_pj, static_pj
 from neuro_deploy.energy.profiles import Profile
 from neuro_deploy.errors import NeuroDeployError
 
-PLOT_FORMATS = (".png", ".pdf", ".svg")
 
 #: each count and the profile terms that can price it, in order of preference
 PRICING: dict[str, tuple[str, ...]] = {
@@ -84,7 +83,7 @@ def build_report(counts: Counts, profiles: list[Profile], images: int = 1,
     planned = [p for p in profiles if p.deployment]
     if planned and deployment is None:
         raise NeuroDeployError(f"profile {planned[0].name} prices static power and active cores: its report needs "
-                               "the network's deployment plan (neuro_deploy.deploy.energy.priced_report)")
+                               "the network's deployment plan (neuro_deploy.energy.loihi2.priced_report)")
     layers = []
     for layer in counts.layers:
         row: dict[str, Any] = {"index": layer.index, "name": layer.name, "type": layer.type,
@@ -217,11 +216,6 @@ def _static_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
 def _cell(value: Any) -> Any:
     """A CSV cell: floats to 9 significant digits, so sums like 0.1 + 0.2 print as 0.3."""
     return f"{value:.9g}" if isinstance(value, float) else value
-
-
-def check_plot_path(path: str | Path) -> None:
-    if Path(path).suffix.lower() not in PLOT_FORMATS:
-        raise NeuroDeployError(f"--plot {path}: expected one of {', '.join(PLOT_FORMATS)}")
 
 
 def write_json(data: dict[str, Any], path: str | Path) -> None:

@@ -17,8 +17,8 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from neuro_deploy import resources
-from neuro_deploy.atomic import atomic_path
+from neuro_deploy.common import resources
+from neuro_deploy.common.atomic import atomic_path
 from neuro_deploy.errors import NeuroDeployError
 
 FORMAT = "neuro-deploy-checkpoint"

@@ -1,0 +1,1 @@
+"""Back ends that run a quantized network: the fast integer simulator and Lava's processes."""

@@ -1,0 +1,1 @@
+"""Compiler: capture, passes (lower, legalize, align, quantize), target check, write."""

@@ -1,0 +1,1 @@
+"""Independent cross-checks of the energy counts (optional extras: SANA-FE, NeuroBench)."""

@@ -1,0 +1,265 @@
+"""HDF5 network descriptions: lava-dl's netx schema plus the `/neuro_deploy` extension.
+
+`/layer/<i>` holds every neuron layer in topological order, in exactly the netx schema
+when netx can express it on its own (an input, or a CUBA-LIF conv fed only by the
+previous layer through one plain conv), so a plain chain loads unchanged with
+`lava.lib.dl.netx.hdf5.Network`. Everything else is described in `/neuro_deploy` (format
+version 2, see docs/format.md): layer kinds and parameters, the synapses (edges) with
+integer weights, exponents and delays, placement, timing, scales, the source checkpoint
+and the quantization report. Files are written to a temporary name and renamed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from neuro_deploy.common.atomic import atomic_path
+from neuro_deploy.errors import NeuroDeployError
+from neuro_deploy.formats.network_file import NetworkFile, is_plain_netx, open_hdf5
+from neuro_deploy.formats.netx_plain import read_plain
+from neuro_deploy.formats.netx_plain_write import write_conv_geometry, write_cuba_neuron
+from neuro_deploy.ir import graph as ir
+from neuro_deploy.ir.graph import LIF, Edge, Graph, Input, Node, Output, Synapse
+from neuro_deploy.ir.quantized import PARAMS_BY_KIND, QLayer, QSynapse, Quantized
+from neuro_deploy.loihi.limits import check
+
+FORMAT_VERSION = 2
+NODE_KINDS: dict[str, type[Node]] = {
+    cls.kind: cls for cls in vars(ir).values()
+    if isinstance(cls, type) and issubclass(cls, Node) and cls is not Node
+}
+
+
+def placement(node: Node) -> str:
+    if isinstance(node, Input):
+        return "io"
+    return "host" if node.role == "host" else "neurocore"
+
+
+# ---- writing ---------------------------------------------------------------------------------
+
+def _put(group: h5py.Group, key: str, value: Any) -> None:
+    """Store a parameter value as datasets (scalars, arrays, strings, nested tuples as groups)."""
+    if value is None:
+        return
+    if isinstance(value, (tuple, list)) and value and not np.isscalar(value[0]):
+        sub = group.create_group(key)
+        sub.create_dataset("__sequence__", data=len(value))
+        for i, v in enumerate(value):
+            _put(sub, str(i), v)
+    elif isinstance(value, str):
+        group.create_dataset(key, data=np.bytes_(value))
+    else:
+        group.create_dataset(key, data=np.asarray(value))
+
+
+def _get(obj: h5py.Dataset | h5py.Group) -> Any:
+    if isinstance(obj, h5py.Group):
+        return tuple(_get(obj[str(i)]) for i in range(int(obj["__sequence__"][()])))
+    value = obj[()]
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.ndarray):
+        return value
+    return value.item() if hasattr(value, "item") else value
+
+
+def _netx_conv(q: Quantized, name: str, prev: str | None) -> ir.Synapse | None:
+    """The single plain conv synapse from the previous layer, if netx can express this LIF layer."""
+    node = q.graph.nodes[name]
+    ins = q.graph.inputs(name)
+    if not isinstance(node, LIF) or len(ins) != 1:
+        return None
+    syn = q.graph.nodes[ins[0]]
+    ok = (isinstance(syn, Synapse) and q.graph.inputs(syn.name) == [prev] and syn.upsample == 1 and syn.delay == 0
+          and syn.width == syn.weight.shape[0] and q.synapses[syn.name].shift >= 0)
+    return syn if ok else None
+
+
+def _write_netx_layer(g: h5py.Group, q: Quantized, name: str, prev: str | None) -> None:
+    node, layer = q.graph.nodes[name], q.layers[name]
+    g.create_dataset("shape", data=np.asarray(node.shape, np.int64))
+    if isinstance(node, Input):  # no neuron: netx feeds the graded pixels straight to the first synapse
+        g.create_dataset("type", data=np.array([b"input"]))
+        return
+    syn = _netx_conv(q, name, prev)
+    if syn is None:
+        g.create_dataset("type", data=np.array([node.kind.encode()]))
+        return
+    qs = q.synapses[syn.name]
+    out, cin, k, _ = syn.weight.shape
+    write_cuba_neuron(g, layer.params.du + 1, layer.params.dv, layer.params.vth)
+    g.create_dataset("type", data=np.array([b"conv"]))
+    g.create_dataset("weight", data=qs.mantissa.astype(np.int64) << qs.shift)
+    write_conv_geometry(g, (out, cin), [k, k], [syn.stride] * 2, [syn.padding] * 2)
+
+
+def write_network(path: str | Path, q: Quantized, meta: dict[str, Any]) -> None:
+    """Write the quantized network; `meta` (source, settings, latency...) goes into the extension."""
+    graph = q.graph
+    order = [n for n in graph.topological() if not isinstance(graph.nodes[n], (Synapse, Output))]
+    index = {n: i for i, n in enumerate(order)}
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        layers = f.create_group("layer")
+        ext = f.create_group("neuro_deploy")
+        ext.create_dataset("format_version", data=FORMAT_VERSION)
+        ext.create_dataset("meta", data=np.bytes_(json.dumps(meta, sort_keys=True)))
+        ext.create_dataset("headroom", data=q.headroom)
+        ext.create_dataset("output", data=index[graph.inputs(graph.output())[0]])
+        ext_layers = ext.create_group("layers")
+        prev = None
+        for name in order:
+            node, layer = graph.nodes[name], q.layers[name]
+            _write_netx_layer(layers.create_group(str(index[name])), q, name, prev)
+            g = ext_layers.create_group(str(index[name]))
+            for key, value in (("name", name), ("module", node.module), ("kind", node.kind),
+                               ("placement", placement(node)), ("start", node.start), ("emit", node.emit),
+                               ("steps", node.steps), ("shape", node.shape)):
+                _put(g, key, value)
+            params = g.create_group("params")
+            for key, value in node.params().items():
+                _put(params, key, value)
+            qg = g.create_group("quant")
+            for key, value in dataclasses.asdict(layer).items():
+                if key == "params":
+                    sub = qg.create_group("params")
+                    for pk, pv in (value or {}).items():
+                        _put(sub, pk, pv)
+                else:
+                    _put(qg, key, value)
+            prev = name
+        syns = ext.create_group("synapses")
+        for j, name in enumerate(n for n in graph.topological() if isinstance(graph.nodes[n], Synapse)):
+            node, qs = graph.nodes[name], q.synapses[name]
+            (src,) = graph.inputs(name)
+            edge = next(e for e in graph.edges if e.src == name)
+            g = syns.create_group(str(j))
+            for key, value in (("name", name), ("module", node.module), ("src", index[src]), ("dst", index[edge.dst]),
+                               ("port", edge.port), ("stride", node.stride), ("padding", node.padding),
+                               ("upsample", node.upsample), ("offset", node.offset), ("width", node.width),
+                               ("delay", node.delay), ("stage", node.stage), ("start", node.start), ("emit", node.emit), ("steps", node.steps),
+                               ("shape", node.shape)):
+                _put(g, key, value)
+            for key, value in dataclasses.asdict(qs).items():
+                _put(g, key, value)
+
+
+# ---- reading ---------------------------------------------------------------------------------
+
+def _require(group: h5py.Group, key: str, path: str) -> h5py.Dataset | h5py.Group:
+    if key not in group:
+        raise NeuroDeployError(f"{path}: {group.name}/{key} is missing")
+    return group[key]
+
+
+def read_network(path: str | Path, skip: tuple[str, ...] = ()) -> NetworkFile:
+    """Any network file as the graph IR: one written by `write_network`, or a plain netx file
+    (lava-dl's own; `skip`: its trailing layer types to drop, see `netx_plain.read_plain`)."""
+    path = str(path)
+    if is_plain_netx(path):
+        return read_plain(path, skip)
+    if skip:
+        raise NeuroDeployError(f"--skip-layer applies to plain netx files; {path} runs all its layers")
+    with open_hdf5(path) as f:
+        ext = f["neuro_deploy"]
+        version = int(_get(_require(ext, "format_version", path)))
+        if version != FORMAT_VERSION:
+            raise NeuroDeployError(f"{path}: format version {version} is not supported (expected {FORMAT_VERSION})")
+        try:
+            net = _read_extension(f, ext, path)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise NeuroDeployError(f"{path}: malformed /neuro_deploy group ({exc})") from None
+    _check_structure(net.quantized.graph, path)
+    declared = set(net.meta.get("violations", []))
+    undeclared = [v for v in check(net.quantized) if str(v) not in declared]
+    if undeclared:
+        raise NeuroDeployError(f"{path} breaks Loihi's limits in {len(undeclared)} place"
+                               f"{'s' if len(undeclared) > 1 else ''}: " + "; ".join(map(str, undeclared)))
+    return net
+
+
+def _check_structure(graph: Graph, path: str) -> None:
+    """Refuse what a hand-edited or hostile file could hold and the simulators would trust: a
+    stride, upsampling or padding no conv has, a weight that is not `(out, in, k, k)`, channels
+    placed outside their layer, or shapes the layers' inputs do not produce."""
+    from neuro_deploy.ir.shapes import infer_shapes
+
+    for node in graph.nodes.values():
+        if any(int(v) <= 0 for v in node.shape) or node.steps < 0:
+            raise NeuroDeployError(f"{path}: {node.name} has shape {list(node.shape)} and {node.steps} steps; "
+                                   "expected positive sizes")
+        if not isinstance(node, Synapse):
+            continue
+        w = node.weight
+        if node.stride < 1 or node.upsample < 1 or node.padding < 0:
+            raise NeuroDeployError(f"{path}: synapse {node.name} has stride {node.stride}, upsample {node.upsample}, "
+                                   f"padding {node.padding}; expected stride and upsample >= 1, padding >= 0")
+        if w.ndim != 4 or w.shape[2] != w.shape[3] or min(w.shape) < 1:
+            raise NeuroDeployError(f"{path}: synapse {node.name} has a weight of shape {list(w.shape)}; "
+                                   "expected (out, in, k, k)")
+        if node.offset < 0 or node.offset + w.shape[0] > node.width:
+            raise NeuroDeployError(f"{path}: synapse {node.name} writes channels {node.offset}..."
+                                   f"{node.offset + w.shape[0] - 1} of a {node.width}-channel layer")
+    recorded = {n: (node.shape, node.steps) for n, node in graph.nodes.items()}
+    try:
+        infer_shapes(graph)
+    except NeuroDeployError as exc:
+        raise NeuroDeployError(f"{path}: {exc}") from None
+    finally:
+        wrong = next((n for n, node in graph.nodes.items() if node.shape != recorded[n][0]), None)
+        inferred = graph.nodes[wrong].shape if wrong else None
+        for n, node in graph.nodes.items():
+            node.shape, node.steps = recorded[n]
+    if wrong is not None:
+        raise NeuroDeployError(f"{path}: {wrong} is recorded as {list(recorded[wrong][0])}, but its inputs "
+                               f"make {list(inferred)}")
+
+
+def _read_extension(f: h5py.File, ext: h5py.Group, path: str) -> NetworkFile:
+    graph = Graph()
+    layers: dict[str, QLayer] = {}
+    names: dict[int, str] = {}
+    ext_layers = _require(ext, "layers", path)
+    for i in range(len(ext_layers)):
+        g = _require(ext_layers, str(i), path)
+        kind = _get(_require(g, "kind", path))
+        if kind not in NODE_KINDS:
+            raise NeuroDeployError(f"{path}: layer {i} has unknown kind {kind!r}")
+        params = {k: _get(v) for k, v in _require(g, "params", path).items()}
+        node = NODE_KINDS[kind](_get(g["name"]), _get(g["module"]), **params)
+        node.shape, node.steps = tuple(int(v) for v in _get(g["shape"])), int(_get(g["steps"]))
+        node.start, node.emit = int(_get(g["start"])), int(_get(g["emit"]))
+        graph.nodes[node.name] = node
+        names[i] = node.name
+        qg = _require(g, "quant", path)
+        qparams = {k: _get(v) for k, v in _require(qg, "params", path).items()}
+        params = PARAMS_BY_KIND[kind](**qparams) if kind in PARAMS_BY_KIND else None
+        layers[node.name] = QLayer(**{k: _get(v) for k, v in qg.items() if k != "params"}, params=params)
+    synapses: dict[str, QSynapse] = {}
+    ext_syns = _require(ext, "synapses", path)
+    for j in range(len(ext_syns)):
+        g = _require(ext_syns, str(j), path)
+        v = {k: _get(d) for k, d in g.items()}
+        qs = QSynapse(np.asarray(v["mantissa"], np.int16), int(v["exp"]), int(v["shift"]), float(v["clipped"]),
+                      float(v["error"]), float(v["acc_peak"]))
+        syn = Synapse(v["name"], v["module"], weight=qs.real_weight(), stride=int(v["stride"]),
+                      padding=int(v["padding"]), upsample=int(v["upsample"]), offset=int(v["offset"]),
+                      width=int(v["width"]), delay=int(v["delay"]), stage=bool(v["stage"]))
+        syn.shape, syn.steps = tuple(int(x) for x in v["shape"]), int(v["steps"])
+        syn.start, syn.emit = int(v["start"]), int(v["emit"])
+        graph.nodes[syn.name] = syn
+        graph.edges.append(Edge(names[int(v["src"])], syn.name, 0))
+        graph.edges.append(Edge(syn.name, names[int(v["dst"])], int(v["port"])))
+        synapses[syn.name] = qs
+    source = graph.nodes[names[int(_get(ext["output"]))]]
+    out = Output("output", "", shape=source.shape, steps=source.steps, start=source.emit, emit=source.emit)
+    graph.nodes[out.name] = out
+    graph.edges.append(Edge(source.name, out.name, 0))
+    meta = json.loads(_get(ext["meta"]))
+    return NetworkFile(Quantized(graph, layers, synapses, float(_get(ext["headroom"]))), meta, path)

@@ -1,1 +1,0 @@
-"""Simulators of quantized networks: the fast integer back end and the Lava back end."""
