@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all bench clean-venv
+.PHONY: demo test test-all bench docs clean-venv
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -n "$(PY310)" || { echo "error: Python 3.10 not found (install it, e.g. 'pyenv install 3.10')"; exit 2; }
@@ -25,6 +25,9 @@ test: $(STAMP)
 test-all: $(STAMP)
 	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest -q
+
+docs: $(STAMP)  # docs/cli.md from the command line's own help (tests/test_docs.py checks it)
+	$(PY) -m neuro_deploy.cli.reference > docs/cli.md
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

@@ -16,11 +16,18 @@ from rich.console import Console
 from neuro_deploy.common import resources
 
 MODELS = resources.models_folder()
-BUNDLED_MODEL = MODELS / "vlifnet_small.pt"
-BUNDLED_DEPLOYABLE = MODELS / "vlifnet_small_deployable.pt"
+#: bundled models by name (any command taking a checkpoint resolves them), so help shows no install path
+BUNDLED_MODEL = "vlifnet_small"
+BUNDLED_DEPLOYABLE = "vlifnet_small_deployable"
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
+EXIT_OVERFLOW = 3  # --fail-on-overflow: the run's fixed-point sums wrapped or saturated
+
+#: the option of every command that runs a network
+fail_on_overflow_option = click.option(
+    "--fail-on-overflow", is_flag=True,
+    help="Exit with code 3 when a sum or state wrapped or saturated during the run (after writing every output).")
 
 
 def console() -> Console:
@@ -94,6 +101,18 @@ def note(text: str, err: bool = False) -> None:
 
     if progress_module.verbosity >= 0:
         click.echo(text, err=err)
+
+
+def warn_overflow(overflow: dict, fail: bool) -> None:
+    """One warning line on stderr naming the worst synapse and its layer when the run overflowed
+    (`overflow`: `neuro_deploy.run.overflow.summarize`'s object); with `fail`, exit 3."""
+    from neuro_deploy.run.overflow import warning
+
+    line = warning(overflow)
+    if line is not None:
+        click.echo(line, err=True)
+        if fail:
+            sys.exit(EXIT_OVERFLOW)
 
 
 def show_energy(report: dict, fmt: str, json_out: Path | None, plot: Path | None) -> None:

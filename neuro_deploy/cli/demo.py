@@ -18,8 +18,8 @@ from neuro_deploy.cli.run import simulate
 
 
 @cli.command()
-@click.option("--model", "model_path", default=str(BUNDLED_MODEL), show_default=True, type=click.Path(path_type=Path))
-@click.option("--deployable", "deployable_path", default=str(BUNDLED_DEPLOYABLE), show_default=True,
+@click.option("--model", "model_path", default=BUNDLED_MODEL, show_default=True, type=click.Path(path_type=Path))
+@click.option("--deployable", "deployable_path", default=BUNDLED_DEPLOYABLE, show_default=True,
               type=click.Path(path_type=Path))
 @click.option("-o", "--output-dir", default="out/demo", show_default=True, type=click.Path(path_type=Path))
 @click.option("--backend", type=click.Choice(["fast", "lava"]), default="lava", show_default=True)
