@@ -22,6 +22,7 @@ from neuro_deploy.formats.network_file import NetworkFile
 from neuro_deploy.formats.netx import read_network
 from neuro_deploy.ir.graph import Input
 from neuro_deploy.ir.quantized import Drive
+from neuro_deploy.run.simulate import simulate
 
 from netx_oracle import import_netx, run_netx
 from test_cli import assert_one_line_error, run_cli
@@ -93,6 +94,23 @@ def assert_same_events(fast: list[np.ndarray], other: list[np.ndarray]) -> None:
     assert sum(int(np.count_nonzero(f)) for f in fast) > 0
 
 
+def simulated_on_lava(net: NetworkFile, x: np.ndarray, drive: Drive) -> dict[str, np.ndarray]:
+    """`neuro-deploy simulate --backend lava` (the `simulate` the command calls): every layer's
+    events `[steps, *file shape]`, the output layer's among them."""
+    run = simulate(net, x, "lava", keep_events=True, drive=drive)
+    assert not multiprocessing.active_children()
+    assert sorted(run.events) == sorted(net.quantized.layers) and run.steps == drive.steps
+    assert np.array_equal(run.output, run.events[neuron_layers(net)[-1]])
+    return run.events
+
+
+def assert_netx_agrees(net: NetworkFile, x: np.ndarray, drive: Drive, fast: Fast, **netx_options) -> None:
+    """lava-dl's netx gives the fast back end's events in every block at every step."""
+    oracle = run_netx(Path(net.path), x, drive.steps, tuple(net.meta["input_shape"]), as_bias=drive.as_bias, reset_interval=drive.reset_interval,
+                      num_layers=net.meta["num_layers"], **netx_options)
+    assert_same_events(fast.neurons(net), [e.reshape(f.shape) for e, f in zip(oracle, fast.neurons(net))])
+
+
 def assert_three_agree(net: NetworkFile, x: np.ndarray, drive: Drive, **netx_options) -> tuple[Fast, LavaRun]:
     """Fast == neuro-deploy's Lava == lava-dl's netx, in every layer at every step."""
     fast = Fast(net, x, drive)
@@ -100,9 +118,7 @@ def assert_three_agree(net: NetworkFile, x: np.ndarray, drive: Drive, **netx_opt
     names = list(net.quantized.layers)
     assert_same_events([fast.events[n] for n in names],
                        [ours.events[n].reshape(drive.steps, *net.meta["shapes"][n]) for n in names])
-    oracle = run_netx(Path(net.path), x, drive.steps, tuple(net.meta["input_shape"]), as_bias=drive.as_bias, reset_interval=drive.reset_interval,
-                      num_layers=net.meta["num_layers"], **netx_options)
-    assert_same_events(fast.neurons(net), [e.reshape(f.shape) for e, f in zip(oracle, fast.neurons(net))])
+    assert_netx_agrees(net, x, drive, fast, **netx_options)
     return fast, ours
 
 
@@ -304,7 +320,7 @@ def test_cli_netx_output_must_be_npy(capsys, tmp_path):
 
 # --- synaptic delays: lava-dl's ntidigits (axonal delays, Loihi ground truth) and a synthetic chain
 
-NTIDIGITS_LAVA_STEPS = 200  # the unmarked Lava run (about 7 s); its output layer spikes from step 21 on
+NTIDIGITS_LAVA_STEPS = 200  # `make test`'s Lava run; the output layer spikes from step 21 on
 
 
 @pytest.fixture(scope="module")
@@ -338,19 +354,38 @@ def test_ntidigits_delays_are_read_as_netx_reads_them(ntidigits):
         assert delays is None or np.array_equal(delays.init, syn.delays.reshape(delays.init.shape))
 
 
+def assert_ntidigits_ground_truth(output: np.ndarray) -> None:
+    """ntidigits' output layer `[steps, 242]` from step 1 equals the Loihi ground truth, which is one
+    step later: gt[:, t + 1] == output[t] in Lava's (242, 3000) order, and gt[:, 0] is empty."""
+    gt = np.load(GTS / "ntidigits" / "output.npy")
+    output = output.reshape(len(output), -1).T
+    steps = output.shape[1]
+    assert output.shape[0] == gt.shape[0] and steps <= gt.shape[1] and gt[:, 1:steps + 1].any()
+    assert not gt[:, 0].any()
+    assert np.array_equal(output[:, :gt.shape[1] - 1], gt[:, 1:steps + 1])
+    assert steps < gt.shape[1] or not output[:, -1].any()  # the last step has no ground truth left
+
+
 def test_ntidigits_three_back_ends_agree_and_count_alike(ntidigits):
-    """Every layer's events at every step of the first 200, and their energy counts; the run
-    without delays differs, so the delays are what is compared."""
+    """Every layer's events at every step of the first 200 on the fast back end, on Lava as
+    `simulate --backend lava` runs it, and on netx; Lava's output is Loihi's; the energy counts
+    agree. The run without delays differs, so the delays are what is compared."""
     path, net, frames = ntidigits
     drive = Drive(NTIDIGITS_LAVA_STEPS)
     x = frames[:drive.steps]
-    fast, ours = assert_three_agree(net, x, drive)
+    fast = Fast(net, x, drive)
+    ours = simulated_on_lava(net, x, drive)
+    names = list(net.quantized.layers)
+    assert len(names) == 4
+    assert_same_events([fast.events[n] for n in names], [ours[n] for n in names])
+    assert_netx_agrees(net, x, drive, fast)
+    assert_ntidigits_ground_truth(ours["layer/4"])
     output = fast.events["layer/4"]
     assert not output[:20].any() and output[20].any() and output.sum() > 1000
+    graph_shapes = {n: (drive.steps, *net.quantized.graph.nodes[n].shape) for n in names}
     counter = NetworkCounter(net, drive.steps)
-    fast_counts = counter.count({n: e.reshape(drive.steps, *net.quantized.graph.nodes[n].shape)
-                                 for n, e in fast.events.items()})
-    lava_counts = counter.count(ours.events)
+    fast_counts = counter.count({n: fast.events[n].reshape(graph_shapes[n]) for n in names})
+    lava_counts = counter.count({n: ours[n].reshape(graph_shapes[n]) for n in names})
     for p, q in zip(fast_counts.layers, lava_counts.layers):
         assert all(np.array_equal(p.per_step[k], q.per_step[k]) for k in KEYS), p.name
     assert fast_counts.layers[1].synops > 0
@@ -362,27 +397,26 @@ def test_ntidigits_three_back_ends_agree_and_count_alike(ntidigits):
 
 
 @pytest.mark.slow
-def test_ntidigits_fast_equals_lava_full_run(ntidigits):
-    """All 3000 steps (DelayDense sums 63 delay slots every step)."""
+def test_ntidigits_lava_equals_fast_in_every_layer_and_loihi_full_run(ntidigits):
+    """All 3000 steps (DelayDense sums 63 delay slots every step), as `simulate --backend lava`
+    runs them: every layer equals the fast back end's, the output Loihi's."""
     _, net, frames = ntidigits
     drive = Drive(len(frames))
-    ours = lava(net, frames, drive)
+    ours = simulated_on_lava(net, frames, drive)
     fast = Fast(net, frames, drive)
-    assert_same_events([fast.events[n] for n in net.quantized.layers],
-                       [ours.events[n].reshape(fast.events[n].shape) for n in net.quantized.layers])
+    assert_same_events([fast.events[n] for n in net.quantized.layers], [ours[n] for n in net.quantized.layers])
+    assert_ntidigits_ground_truth(ours["layer/4"])
 
 
 def test_ntidigits_reproduces_loihi_ground_truth(ntidigits):
-    """The output layer's spikes, in Lava's (242, 3000) order, equal the Loihi ground truth one step
-    later: gt[:, t + 1] == output[:, t] (the shift of one step), and gt[:, 0] is empty. lava-dl's own
-    test compares only `output[:, -1]` with `gt[:, 1]` (test_hdf5.py:258), which this includes."""
+    """The fast back end's output over all 3000 steps. lava-dl's own test compares only
+    `output[:, -1]` with `gt[:, 1]` (test_hdf5.py:258), which this includes."""
     _, net, frames = ntidigits
-    output = Fast(net, frames, Drive(len(frames))).events["layer/4"].T
+    output = Fast(net, frames, Drive(len(frames))).events["layer/4"]
+    assert len(output) == 3000 and output.sum() > 20_000
+    assert_ntidigits_ground_truth(output)
     gt = np.load(GTS / "ntidigits" / "output.npy")
-    assert output.shape == gt.shape and gt.sum() > 20_000
-    assert np.array_equal(output[:, :-1], gt[:, 1:])
-    assert not gt[:, 0].any() and not output[:, -1].any()
-    assert not np.abs(output[:, -1] - gt[:, 1]).sum()  # lava-dl's check
+    assert not np.abs(output.T[:, -1] - gt[:, 1]).sum()  # lava-dl's check
 
 
 def test_cli_ntidigits_needs_skip_layer(capsys, tmp_path, ntidigits):
