@@ -21,7 +21,7 @@ import numpy as np
 
 from neuro_deploy.common.atomic import atomic_path
 from neuro_deploy.errors import NeuroDeployError
-from neuro_deploy.formats.network_file import NetworkFile, is_plain_netx, open_hdf5
+from neuro_deploy.formats.network_file import NetworkFile, is_plain_netx, open_hdf5, read_tree
 from neuro_deploy.formats.netx_plain import read_plain
 from neuro_deploy.formats.netx_plain_write import write_conv_geometry, write_cuba_neuron
 from neuro_deploy.ir import graph as ir
@@ -30,6 +30,9 @@ from neuro_deploy.ir.quantized import PARAMS_BY_KIND, QLayer, QSynapse, Quantize
 from neuro_deploy.loihi.limits import check
 
 FORMAT_VERSION = 2
+#: the largest |exponent| or |shift| a file may give: the back ends shift 64-bit integers by them
+MAX_EXPONENT = 63
+INT16 = np.iinfo(np.int16)
 NODE_KINDS: dict[str, type[Node]] = {
     cls.kind: cls for cls in vars(ir).values()
     if isinstance(cls, type) and issubclass(cls, Node) and cls is not Node
@@ -57,17 +60,6 @@ def _put(group: h5py.Group, key: str, value: Any) -> None:
         group.create_dataset(key, data=np.bytes_(value))
     else:
         group.create_dataset(key, data=np.asarray(value))
-
-
-def _get(obj: h5py.Dataset | h5py.Group) -> Any:
-    if isinstance(obj, h5py.Group):
-        return tuple(_get(obj[str(i)]) for i in range(int(obj["__sequence__"][()])))
-    value = obj[()]
-    if isinstance(value, bytes):
-        return value.decode()
-    if isinstance(value, np.ndarray):
-        return value
-    return value.item() if hasattr(value, "item") else value
 
 
 def _netx_conv(q: Quantized, name: str, prev: str | None) -> ir.Synapse | None:
@@ -152,12 +144,6 @@ def write_network(path: str | Path, q: Quantized, meta: dict[str, Any]) -> None:
 
 # ---- reading ---------------------------------------------------------------------------------
 
-def _require(group: h5py.Group, key: str, path: str) -> h5py.Dataset | h5py.Group:
-    if key not in group:
-        raise NeuroDeployError(f"{path}: {group.name}/{key} is missing")
-    return group[key]
-
-
 def read_network(path: str | Path, skip: tuple[str, ...] = ()) -> NetworkFile:
     """Any network file as the graph IR: one written by `write_network`, or a plain netx file
     (lava-dl's own; `skip`: its trailing layer types to drop, see `netx_plain.read_plain`)."""
@@ -167,15 +153,21 @@ def read_network(path: str | Path, skip: tuple[str, ...] = ()) -> NetworkFile:
     if skip:
         raise NeuroDeployError(f"--skip-layer applies to plain netx files; {path} runs all its layers")
     with open_hdf5(path) as f:
-        ext = f["neuro_deploy"]
-        version = int(_get(_require(ext, "format_version", path)))
-        if version != FORMAT_VERSION:
-            raise NeuroDeployError(f"{path}: format version {version} is not supported (expected {FORMAT_VERSION})")
-        try:
-            net = _read_extension(f, ext, path)
-        except (KeyError, ValueError, TypeError) as exc:
-            raise NeuroDeployError(f"{path}: malformed /neuro_deploy group ({exc})") from None
+        if not isinstance(f["neuro_deploy"], h5py.Group):
+            raise NeuroDeployError(f"{path}: /neuro_deploy is not a group")
+        tree = read_tree(f["neuro_deploy"], path)
+    version = tree.get("format_version")
+    if version is None:
+        raise NeuroDeployError(f"{path}: /neuro_deploy/format_version is missing")
+    if version != FORMAT_VERSION:
+        raise NeuroDeployError(f"{path}: format version {version} is not supported (expected {FORMAT_VERSION})")
+    _check_exponents(tree, path)
+    try:
+        net = _read_extension(_nest(tree), path)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise NeuroDeployError(f"{path}: malformed /neuro_deploy group ({exc})") from None
     _check_structure(net.quantized.graph, path)
+    _check_meta(net)
     declared = set(net.meta.get("violations", []))
     undeclared = [v for v in check(net.quantized) if str(v) not in declared]
     if undeclared:
@@ -221,33 +213,76 @@ def _check_structure(graph: Graph, path: str) -> None:
                                f"make {list(inferred)}")
 
 
-def _read_extension(f: h5py.File, ext: h5py.Group, path: str) -> NetworkFile:
+def _nest(tree: dict[str, Any]) -> dict[str, Any]:
+    """`read_tree`'s flat paths as nested dicts, one per group; a group `_put` wrote for a sequence
+    (with `__sequence__`) becomes the tuple again."""
+    root: dict[str, Any] = {}
+    for key, value in tree.items():
+        *groups, leaf = key.split("/")
+        node = root
+        for name in groups:
+            node = node.setdefault(name, {})
+        node[leaf] = value
+    return _sequences(root)
+
+
+def _sequences(node: Any) -> Any:
+    if not isinstance(node, dict):
+        return node
+    if "__sequence__" in node:
+        return tuple(_sequences(node[str(i)]) for i in range(int(node["__sequence__"])))
+    return {k: _sequences(v) for k, v in node.items()}
+
+
+def _check_exponents(tree: dict[str, Any], path: str) -> None:
+    """Every exponent and shift an integer the back ends can apply (|e| <= 63: they shift 64-bit
+    integers; a larger one also overflows `2.0 ** exp`), before any of them is used."""
+    for key, value in tree.items():
+        leaf = key.rsplit("/", 1)[-1]
+        if leaf not in ("exp", "shift") and not leaf.endswith(("_exp", "_shift")):
+            continue
+        v = np.asarray(value)
+        if v.dtype.kind not in "iu" or (v.size and (v.min() < -MAX_EXPONENT or v.max() > MAX_EXPONENT)):
+            shown = v.tolist() if v.size <= 4 else f"{v.size} values"
+            raise NeuroDeployError(f"{path}: /neuro_deploy/{key} is {shown}, expected integers in "
+                                   f"[-{MAX_EXPONENT}, {MAX_EXPONENT}]")
+
+
+def _mantissa(value: Any, where: str) -> np.ndarray:
+    """The stored weights as int16 mantissas; floats or values beyond 16 bits are refused, never cast."""
+    m = np.asarray(value)
+    if m.dtype.kind not in "iu":
+        raise NeuroDeployError(f"{where}/mantissa holds {m.dtype} values, expected 16-bit integer mantissas")
+    if m.size and (m.min() < INT16.min or m.max() > INT16.max):
+        raise NeuroDeployError(f"{where}/mantissa holds values in [{m.min()}, {m.max()}], beyond 16-bit mantissas")
+    return m.astype(np.int16)
+
+
+def _read_extension(ext: dict[str, Any], path: str) -> NetworkFile:
     graph = Graph()
     layers: dict[str, QLayer] = {}
     names: dict[int, str] = {}
-    ext_layers = _require(ext, "layers", path)
+    ext_layers = ext["layers"]
     for i in range(len(ext_layers)):
-        g = _require(ext_layers, str(i), path)
-        kind = _get(_require(g, "kind", path))
+        g = ext_layers[str(i)]
+        kind = g["kind"]
         if kind not in NODE_KINDS:
             raise NeuroDeployError(f"{path}: layer {i} has unknown kind {kind!r}")
-        params = {k: _get(v) for k, v in _require(g, "params", path).items()}
-        node = NODE_KINDS[kind](_get(g["name"]), _get(g["module"]), **params)
-        node.shape, node.steps = tuple(int(v) for v in _get(g["shape"])), int(_get(g["steps"]))
-        node.start, node.emit = int(_get(g["start"])), int(_get(g["emit"]))
+        node = NODE_KINDS[kind](g["name"], g["module"], **g.get("params", {}))
+        node.shape, node.steps = tuple(int(v) for v in g["shape"]), int(g["steps"])
+        node.start, node.emit = int(g["start"]), int(g["emit"])
         graph.nodes[node.name] = node
         names[i] = node.name
-        qg = _require(g, "quant", path)
-        qparams = {k: _get(v) for k, v in _require(qg, "params", path).items()}
+        quant = dict(g["quant"])
+        qparams = quant.pop("params", {})
         params = PARAMS_BY_KIND[kind](**qparams) if kind in PARAMS_BY_KIND else None
-        layers[node.name] = QLayer(**{k: _get(v) for k, v in qg.items() if k != "params"}, params=params)
+        layers[node.name] = QLayer(**quant, params=params)
     synapses: dict[str, QSynapse] = {}
-    ext_syns = _require(ext, "synapses", path)
+    ext_syns = ext["synapses"]
     for j in range(len(ext_syns)):
-        g = _require(ext_syns, str(j), path)
-        v = {k: _get(d) for k, d in g.items()}
-        qs = QSynapse(np.asarray(v["mantissa"], np.int16), int(v["exp"]), int(v["shift"]), float(v["clipped"]),
-                      float(v["error"]), float(v["acc_peak"]))
+        v = ext_syns[str(j)]
+        qs = QSynapse(_mantissa(v["mantissa"], f"{path}: /neuro_deploy/synapses/{j}"), int(v["exp"]), int(v["shift"]),
+                      float(v["clipped"]), float(v["error"]), float(v["acc_peak"]))
         syn = Synapse(v["name"], v["module"], weight=qs.real_weight(), stride=int(v["stride"]),
                       padding=int(v["padding"]), upsample=int(v["upsample"]), offset=int(v["offset"]),
                       width=int(v["width"]), delay=int(v["delay"]), stage=bool(v["stage"]))
@@ -257,9 +292,34 @@ def _read_extension(f: h5py.File, ext: h5py.Group, path: str) -> NetworkFile:
         graph.edges.append(Edge(names[int(v["src"])], syn.name, 0))
         graph.edges.append(Edge(syn.name, names[int(v["dst"])], int(v["port"])))
         synapses[syn.name] = qs
-    source = graph.nodes[names[int(_get(ext["output"]))]]
+    source = graph.nodes[names[int(ext["output"])]]
     out = Output("output", "", shape=source.shape, steps=source.steps, start=source.emit, emit=source.emit)
     graph.nodes[out.name] = out
     graph.edges.append(Edge(source.name, out.name, 0))
-    meta = json.loads(_get(ext["meta"]))
-    return NetworkFile(Quantized(graph, layers, synapses, float(_get(ext["headroom"]))), meta, path)
+    meta = json.loads(ext["meta"])
+    return NetworkFile(Quantized(graph, layers, synapses, float(ext["headroom"])), meta, path)
+
+
+def tile_steps(q: Quantized) -> int:
+    """The steps one tile of a converted network runs: up to and including its output's step."""
+    return q.graph.nodes[q.graph.output()].emit + 1
+
+
+def _check_meta(net: NetworkFile) -> None:
+    """The metadata the commands size their runs by (input shape, steps, T) must say what the graph
+    says: a hand-edited claim of 10^9 steps or a 10^9 x 10^9 input would otherwise be believed."""
+    q, meta = net.quantized, net.meta
+    source = next((n for n in q.graph.nodes.values() if isinstance(n, Input)), None)
+    if source is None:
+        raise NeuroDeployError(f"{net.path}: no input layer")
+    if not isinstance(meta, dict) or not isinstance(meta.get("settings"), dict):
+        raise NeuroDeployError(f"{net.path}: /neuro_deploy/meta is not an object with settings")
+    for key, claimed, actual in (("input_shape", meta.get("input_shape"), list(source.shape)),
+                                 ("steps", meta.get("steps"), tile_steps(q)),
+                                 ("latency", meta.get("latency"), tile_steps(q) - 1),
+                                 ("settings/timesteps", meta["settings"].get("timesteps"), source.steps)):
+        if claimed is None:
+            raise NeuroDeployError(f"{net.path}: /neuro_deploy/meta has no {key} (the network's is {actual})")
+        if claimed != actual or isinstance(claimed, bool):
+            raise NeuroDeployError(f"{net.path}: /neuro_deploy/meta gives {key} {str(claimed)[:60]}, but the network's "
+                                   f"is {actual}")

@@ -21,7 +21,7 @@ import h5py
 import numpy as np
 
 from neuro_deploy.errors import NeuroDeployError
-from neuro_deploy.formats.network_file import NetworkFile, open_hdf5
+from neuro_deploy.formats.network_file import NetworkFile, open_hdf5, read_dataset, refuse_links
 from neuro_deploy.ir.graph import LIF, Graph, Input, Node, Output, SigmaDelta, Synapse
 from neuro_deploy.ir.quantized import LIFParams, QLayer, QSynapse, Quantized, SigmaDeltaParams
 
@@ -50,14 +50,15 @@ class Block:
 
 
 def _get(group, key: str, where: str):
-    """`group[key]`'s value: a missing, unreadable or non-dataset key is a one-line error naming it."""
+    """`group[key]`'s value: a missing, unreadable or non-dataset key is a one-line error naming it, and
+    so is one declaring more data than the file holds or holding NaN (`read_dataset`)."""
     if key not in group:
         raise NeuroDeployError(f"{where}/{key} is missing")
     try:
         item = group[key]
         if isinstance(item, h5py.Group):
             raise NeuroDeployError(f"{where}/{key} is a group, expected a dataset")
-        return item[()] if isinstance(item, h5py.Dataset) else item
+        return read_dataset(item.id, f"{where}/{key}") if isinstance(item, h5py.Dataset) else item
     except (OSError, ValueError, TypeError) as exc:
         raise NeuroDeployError(f"{where}/{key} cannot be read ({str(exc).splitlines()[0]})") from None
 
@@ -146,11 +147,14 @@ def read_plain(path: str | Path, skip: tuple[str, ...] = ()) -> NetworkFile:
     `skip` are dropped (lava-dl's ntidigits ends in an `average` layer that netx cannot build)."""
     path = str(path)
     with open_hdf5(path) as f:
+        refuse_links(f, path)
         if not isinstance(f.get("layer"), h5py.Group):
             raise NeuroDeployError(f"{path}: /layer is missing: not a netx network description")
         q, meta = _read(f["layer"], path, tuple(skip))
         if "simulation" in f and "tSample" in f["simulation"]:
             meta["sample_steps"] = _int(f["simulation"], "tSample", f"{path}: /simulation")
+            if meta["sample_steps"] < 1:
+                raise NeuroDeployError(f"{path}: /simulation/tSample is {meta['sample_steps']}, expected at least 1")
     return NetworkFile(q, meta, path)
 
 
