@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from neuro_deploy.backends.overflow import Overflow
 from neuro_deploy.ir.execute import Recorder, apply_float, execute
 from neuro_deploy.ir.graph import LIF, NILIF, Accumulate, Input, Node, Output, Relay, SigmaDelta, Synapse, pair
 from neuro_deploy.ir.quantized import INPUT_SCALE, Drive, QLayer, Quantized, SigmaDeltaParams, neuron_positions
@@ -48,6 +49,34 @@ class Probe:
         """Raise `table[name]` to the largest |x|."""
         if x.numel():
             table[name] = max(table.get(name, 0.0), magnitude(x))
+
+
+class OverflowCounter:
+    """The fast back end's own count of run-time overflow (an `Overflow`), from the exact values
+    before each wrap or saturation: whole windows at once, one reduction per layer."""
+
+    def __init__(self) -> None:
+        self.result = Overflow()
+
+    def synapse(self, name: str, acc: torch.Tensor, bits: int) -> None:
+        """A synapse's exact sums `acc`, wrapped to `bits` signed bits after this."""
+        peak = magnitude(acc)
+        half = 1 << (bits - 1)
+        wrapped = int(((acc < -half) | (acc >= half)).sum()) if peak >= half else 0
+        r = self.result
+        r.synapse_peaks[name] = max(r.synapse_peaks.get(name, 0.0), peak)
+        r.synapse_wraps[name] = r.synapse_wraps.get(name, 0) + wrapped
+
+    def saturated(self, name: str, x: torch.Tensor, limit: float) -> None:
+        """A layer's exact values `x`, clamped to [-limit, limit] after this."""
+        n = int((x.abs() > limit).sum()) if magnitude(x) > limit else 0
+        self.result.layer_saturations[name] = self.result.layer_saturations.get(name, 0) + n
+
+    def lif(self, name: str, wraps: torch.Tensor | int, saturations: torch.Tensor | int) -> None:
+        """A LIF layer's currents that wrapped and voltages that saturated over its window."""
+        r = self.result
+        r.layer_wraps[name] = r.layer_wraps.get(name, 0) + int(wraps)
+        r.layer_saturations[name] = r.layer_saturations.get(name, 0) + int(saturations)
 
 
 def magnitude(x: torch.Tensor) -> float:
@@ -157,28 +186,30 @@ def exact_conv(node: Synapse, weight: ConvWeight, source: SynapseInput) -> torch
     return sum(part * 2.0 ** (b * j) for j, part in enumerate(parts))
 
 
-def _delivered(node: Synapse, weight: ConvWeight, source: SynapseInput, s: int, probe: Probe | None = None
-               ) -> torch.Tensor:
+def _delivered(node: Synapse, weight: ConvWeight, source: SynapseInput, s: int, probe: Probe | None = None,
+               counter: OverflowCounter | None = None) -> torch.Tensor:
     """The synapse's sums wrapped to its accumulator (only when a sum can reach its limit), then
     shifted by `s`."""
     acc = exact_conv(node, weight, source)
     if probe is not None:
         Probe.update(probe.acc, node.name, acc)
     bits = accumulator_limit(node).high.bit_length() + 1
+    if counter is not None:
+        counter.synapse(node.name, acc, bits)
     if weight.l1 * source.top >= 2 ** (bits - 1):
         acc = wrap(acc, bits)
     return shift(acc, s)
 
 
 def synapse(node: Synapse, mantissa: np.ndarray | ConvWeight, s: int, x: torch.Tensor | SynapseInput,
-            probe: Probe | None = None, binary: bool = False) -> torch.Tensor:
+            probe: Probe | None = None, binary: bool = False, counter: OverflowCounter | None = None) -> torch.Tensor:
     """What the synapse's Lava process delivers for the source payloads `x` (`[steps, B, C, H, W]`):
     the exact sum, wrapped to its accumulator (Conv: 24 bits, Dense and Sparse: int32), then
     shifted by `s` (weight_exp). `binary`: the payloads arrive as spikes (Lava's synapses with
-    `num_message_bits` 0)."""
+    `num_message_bits` 0). `counter` counts the sums that wrapped."""
     source = x if isinstance(x, SynapseInput) else SynapseInput(x, binary, node.upsample)
     weight = mantissa if isinstance(mantissa, ConvWeight) else ConvWeight(mantissa, source.v.device)
-    acc = _delivered(node, weight, source, s, probe)
+    acc = _delivered(node, weight, source, s, probe, counter)
     if acc.shape[1] != node.width:
         placed = acc.new_zeros(acc.shape[0], node.width, *acc.shape[2:])
         placed[:, node.offset:node.offset + acc.shape[1]] = acc
@@ -216,24 +247,32 @@ def _decay(x: torch.Tensor, keep: int) -> torch.Tensor:
 
 
 def lif_step(u: torch.Tensor, v: torch.Tensor, a_in: torch.Tensor, vth: int, du: int, dv: int,
-             bias: torch.Tensor | int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+             bias: torch.Tensor | int = 0, lost: list | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One step of Lava's bit-accurate CUBA-LIF (lava/proc/lif/models.py); returns (u, v, spikes).
 
     `bias` is the effective bias (bias_mant << bias_exp). The current wraps into (-2^23, 2^23],
     the voltage saturates, the threshold is `vth << 6` (strict), spiking neurons reset to 0.
+    `lost`: `[wrapped currents, saturated voltages]`, counted on.
     """
     u = _decay(u, 4096 - (du + 1)) + a_in * 64
+    wrapped = (u > HALF) | (u <= -HALF)
     u = torch.where(u > HALF, u - WRAP, torch.where(u <= -HALF, u + WRAP, u))
-    v = (_decay(v, 4096 - dv) + u + bias).clamp(-(HALF - 1), HALF - 1)
+    v = _decay(v, 4096 - dv) + u + bias
+    if lost is not None:
+        lost[0] = lost[0] + wrapped.sum()
+        lost[1] = lost[1] + (v.abs() > HALF - 1).sum()
+    v = v.clamp(-(HALF - 1), HALF - 1)
     s = v > (vth << 6)
     return u, torch.where(s, torch.zeros_like(v), v), s.to(v.dtype)
 
 
 def lif(x: torch.Tensor, vth: int, du: int, dv: int, peak: list[float] | None = None,
-        bias: torch.Tensor | int = 0, resets: np.ndarray | None = None, states: list | None = None) -> torch.Tensor:
+        bias: torch.Tensor | int = 0, resets: np.ndarray | None = None, states: list | None = None,
+        lost: list | None = None) -> torch.Tensor:
     """Lava's CUBA-LIF over the window; `peak[0]` collects a bound on |v| (|u| before its 24-bit
     wrap plus |v| of the previous step: what the voltage update adds before it saturates).
-    `resets[t]`: the state is cleared before step t (LIFReset); `states` receives `(u, v)` per step."""
+    `resets[t]`: the state is cleared before step t (LIFReset); `states` receives `(u, v)` per step;
+    `lost` counts on the currents that wrapped and the voltages that saturated (`lif_step`)."""
     u = torch.zeros_like(x[0])
     v = torch.zeros_like(x[0])
     spikes = []
@@ -243,7 +282,7 @@ def lif(x: torch.Tensor, vth: int, du: int, dv: int, peak: list[float] | None = 
         if peak is not None:
             bound = v.abs() + (_decay(u, 4096 - (du + 1)) + a_in * 64).abs()
             peak[0] = max(peak[0], float(bound.max()))
-        u, v, s = lif_step(u, v, a_in, vth, du, dv, bias)
+        u, v, s = lif_step(u, v, a_in, vth, du, dv, bias, lost)
         if states is not None:
             states.append((u, v))
         spikes.append(s)
@@ -315,12 +354,14 @@ def nilif(x: torch.Tensor, r: int, unit: int, decay_shift: int, levels: int, pea
 class FixedPoint:
     """`apply` for `execute`: the integer semantics of each layer kind. A free-running network
     takes its `drive` (and, driven through the bias, the `input_bias`); `states` collects the
-    `(u, v)` of every LIF layer at every step."""
+    `(u, v)` of every LIF layer at every step of its window; `counter` counts what overflowed."""
 
     def __init__(self, q: Quantized, probe: Probe | None = None, drive: Drive | None = None,
-                 input_bias: torch.Tensor | None = None, states: dict[str, list] | None = None) -> None:
+                 input_bias: torch.Tensor | None = None, states: dict[str, list] | None = None,
+                 counter: OverflowCounter | None = None) -> None:
         self.q = q
         self.probe = probe
+        self.counter = counter
         self.drive = drive
         self.input_bias = input_bias
         self.states = states
@@ -347,8 +388,9 @@ class FixedPoint:
             if node.delays is not None:
                 out = delayed_synapse(node, qs.mantissa, qs.shift, ins[0], binary)
             else:
+                counter = None if node.dense else self.counter  # Lava's stock Dense counts nothing
                 out = synapse(node, self._weight(node.name, ins[0].device), qs.shift,
-                              self._input(src, node, ins[0], binary), self.probe)
+                              self._input(src, node, ins[0], binary), self.probe, counter=counter)
             return hop(out, 1 + node.delay) if self.q.free_running else out
         if isinstance(node, Output):
             return ins[0]
@@ -392,7 +434,10 @@ class FixedPoint:
             out = ins[0]
             if p.programmed or isinstance(node, Accumulate):  # a neuron program saturates; GradedVec does not
                 bias = np.zeros(1, np.int64) if p.bias is None else p.bias
-                out = (out + torch.from_numpy(bias).to(out.device)[:, None, None]).clamp(-PAYLOAD_LIMIT, PAYLOAD_LIMIT)
+                out = out + torch.from_numpy(bias).to(out.device)[:, None, None]
+                if self.counter is not None:
+                    self.counter.saturated(node.name, out, PAYLOAD_LIMIT)
+                out = out.clamp(-PAYLOAD_LIMIT, PAYLOAD_LIMIT)
             if peak is not None:
                 peak[0] = magnitude(out)
             out = shift(out, -p.shift)  # the payload: the state's top bits
@@ -402,6 +447,8 @@ class FixedPoint:
         encoded = torch.round(real * ql.scale)
         if peak is not None:
             peak[0] = magnitude(encoded)
+        if self.counter is not None:
+            self.counter.saturated(node.name, encoded, PAYLOAD_LIMIT)
         return encoded.clamp(-PAYLOAD_LIMIT, PAYLOAD_LIMIT)
 
     def _lif(self, node: LIF, x: torch.Tensor, p, peak: list[float] | None) -> torch.Tensor:
@@ -413,16 +460,40 @@ class FixedPoint:
         drive = self.drive
         clear = None if drive is None else resets(self.positions[node.name], drive.steps, drive.reset_interval)
         states = None if self.states is None else self.states.setdefault(node.name, [])
-        return lif(x, p.vth, p.du, p.dv, peak, bias, clear, states)
+        lost = None if self.counter is None else [0, 0]
+        out = lif(x, p.vth, p.du, p.dv, peak, bias, clear, states, lost)
+        if lost is not None:
+            self.counter.lif(node.name, *lost)
+        return out
 
 
 def run_fixed(q: Quantized, image: torch.Tensor, record: Recorder | None = None, probe: Probe | None = None,
-              device: torch.device | str = "cpu") -> torch.Tensor:
+              device: torch.device | str = "cpu", counter: OverflowCounter | None = None,
+              states: dict[str, list] | None = None) -> torch.Tensor:
     """Integer run of the quantized network on `[B, C, H, W]` images (or `[T, B, C, H, W]` frames)
-    on `device`; returns the decoded output, on the CPU."""
-    out = execute(q.graph, image.to(device), record, apply=FixedPoint(q, probe)).cpu()
+    on `device`; returns the decoded output, on the CPU. `counter` counts what overflowed; `states`
+    receives every LIF layer's `(u, v)` at each step of its window (`states_after` reads them)."""
+    apply = FixedPoint(q, probe, states=states, counter=counter)
+    out = execute(q.graph, image.to(device), record, apply=apply).cpu()
     source = q.graph.inputs(q.graph.output())[0]
     return out.double() / q.layers[source].scale
+
+
+def states_after(q: Quantized, states: dict[str, list], steps: int) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Each LIF layer's `(u, v)` (`[B, C, H, W]`) after `steps` steps of a converted network's run,
+    as Lava's LIF holds them: zero before its window (its first input arrives at step `start`),
+    the window's state inside it, and after it the state decaying on without input."""
+    out = {}
+    for name, per_step in states.items():
+        node, p = q.graph.nodes[name], q.layers[name].params
+        u, v = (torch.zeros_like(per_step[0][0]),) * 2
+        done = min(max(steps - node.start, 0), len(per_step))
+        if done:
+            u, v = per_step[done - 1]
+        for _ in range(steps - node.start - done):  # past the window: no input, no bias (converted LIFs have none)
+            u, v, _ = lif_step(u, v, torch.zeros_like(u), p.vth, p.du, p.dv)
+        out[name] = (u, v)
+    return out
 
 
 def event_frames(x: np.ndarray, shape: tuple[int, ...], steps: int) -> np.ndarray:
@@ -437,14 +508,16 @@ def event_frames(x: np.ndarray, shape: tuple[int, ...], steps: int) -> np.ndarra
 
 
 def run_free(q: Quantized, x: np.ndarray, drive: Drive, record: Recorder | None = None,
-             states: dict[str, list] | None = None) -> torch.Tensor:
+             states: dict[str, list] | None = None, counter: OverflowCounter | None = None) -> torch.Tensor:
     """Integer run of a free-running network for `drive.steps` steps on the input `x`: `(C, H, W)`
     events every step, or `(T, C, H, W)` frames then zeros; with `drive.as_bias`, `(C, H, W)` is the
-    input neurons' bias instead. Returns the output layer's payloads `[steps, C, H, W]`."""
+    input neurons' bias instead. Returns the output layer's payloads `[steps, C, H, W]`; `counter`
+    counts what overflowed."""
     shape = q.graph.nodes[q.graph.topological()[0]].shape
     x = np.asarray(x, np.int64)
     frames = np.zeros((drive.steps, *shape), np.int64) if drive.as_bias else event_frames(x, shape, drive.steps)
-    apply = FixedPoint(q, drive=drive, input_bias=torch.from_numpy(x) if drive.as_bias else None, states=states)
+    apply = FixedPoint(q, drive=drive, input_bias=torch.from_numpy(x) if drive.as_bias else None, states=states,
+                       counter=counter)
     output: list[torch.Tensor] = []
 
     def keep(node: Node, value: torch.Tensor) -> None:

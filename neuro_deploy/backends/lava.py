@@ -35,6 +35,7 @@ from typing import Callable
 import numpy as np
 from scipy.sparse import csr_matrix
 
+from neuro_deploy.backends.overflow import Overflow
 from neuro_deploy.errors import NeuroDeployError
 from neuro_deploy.ir.graph import NILIF, Graph, Input, MDAGate, SubstepGate, Synapse, pair
 from neuro_deploy.ir.quantized import INPUT_SCALE, Drive, Quantized, neuron_positions
@@ -55,6 +56,7 @@ SEGMENTS_FILE = "segments.txt"  # the worker logs the shared-memory segments of 
 SHARED_MEMORY = "/dev/shm"  # where Linux keeps POSIX shared memory (Lava's channels)
 PROGRESS_FILE = "steps.txt"  # the first recorder writes the steps done here,
 PROGRESS_EVERY = 0.5  # at most this often (seconds)
+TALLIES_FILE = "tallies.txt"  # the worker lists each counted synapse's and layer's tally file here
 
 
 def use_torch_conv() -> None:
@@ -205,17 +207,25 @@ def estimate_bytes(q: Quantized, steps: int) -> float:
 @dataclasses.dataclass
 class LavaNetwork:
     """A network as Lava processes: each layer's ports (`s_out`, `a_in`, `a_in1`), where each
-    layer's events will be saved (`.whc.npz`: Lava's layout), and every process to compile."""
+    layer's events will be saved (`.whc.npz`: Lava's layout), where each counted layer and
+    synapse saves its overflow tally (`recorder.Tally`), and every process to compile."""
 
     layers: dict[str, object]
     paths: dict[str, Path]
     processes: list[object]
+    tallies: dict[str, Path] = dataclasses.field(default_factory=dict)
 
 
-def build(q: Quantized, image: np.ndarray, drive: Drive, folder: Path, progress_every: float = PROGRESS_EVERY
-          ) -> LavaNetwork:
+#: the synapse processes whose models count their wrapped sums (Lava's stock Dense and DelayDense do not)
+COUNTED_SYNAPSES = ("Conv", "DelayConv", "Sparse", "DelaySparse")
+
+
+def build(q: Quantized, image: np.ndarray, drive: Drive, folder: Path, progress_every: float = PROGRESS_EVERY,
+          states: tuple[str, ...] = ()) -> LavaNetwork:
     """Lava processes for the whole network; its first layer is the process to run. The steps
-    done go to `folder/PROGRESS_FILE` at most every `progress_every` seconds."""
+    done go to `folder/PROGRESS_FILE` at most every `progress_every` seconds. Every LIF layer, graded
+    neuron program, host layer and counted synapse tallies its overflow; the LIF layers in `states`
+    save their final `u` and `v` with it."""
     from lava.proc.io.source import RingBuffer
 
     from neuro_deploy.backends.lava_procs.recorder import MultiRecorder
@@ -227,32 +237,41 @@ def build(q: Quantized, image: np.ndarray, drive: Drive, folder: Path, progress_
     recorded: list[tuple[object, tuple[int, ...], Path]] = []
     hosted: list[str] = []
     positions = neuron_positions(q)
+    tallies = {}
     for i, name in enumerate(order):
         node, p = graph.nodes[name], q.layers[name].params
         kind = neuron_process(node, p)
         paths[name] = folder / (f"{i}.npz" if kind in SELF_RECORDING else f"{i}.whc.npz")
+        if kind in ("LIF", "HostLayers") or (kind == "GradedNeuron" and not isinstance(node, NILIF)):
+            tallies[name] = folder / f"t{i}.npz"  # the layers whose states wrap or saturate
         if kind == "HostLayers":  # built together below
             hosted.append(name)
             continue
         if kind == "GradedNeuron":  # a neuro-deploy neuron program, which saves its own events
-            procs[name] = _graded_neuron(q, name, drive.steps, paths[name])
+            procs[name] = _graded_neuron(q, name, drive.steps, paths[name], tallies.get(name))
             continue
         if kind == "RingBuffer":
             proc = RingBuffer(data=input_frames(node, image, drive))
-        else:
+        elif kind == "LIF":
             bias = image if drive.as_bias and graph.inputs(name) == [order[0]] else None
-            proc = _lava_neuron(kind, lava_shape(node.shape), p, bias, drive, positions.get(name, 0))
+            proc = _lif(lava_shape(node.shape), p, bias, drive, positions.get(name, 0), tallies[name], name in states)
+        else:
+            proc = _lava_neuron(kind, lava_shape(node.shape), p)
         recorded.append((proc, lava_shape(node.shape), paths[name]))
         procs[name] = proc
     processes = list(procs.values())
     if hosted:
-        host, ports = _host_layers(q, hosted, drive.steps, paths)
+        host, ports = _host_layers(q, hosted, drive.steps, paths, tallies)
         procs.update(ports)
         processes.append(host)
     for edge in graph.edges:  # a free-running network's input neurons take the input directly
         if edge.src in q.layers and edge.dst in q.layers:
             procs[edge.src].s_out.connect(procs[edge.dst].a_in)
-    processes += [_connect(q, name, procs) for name in graph.topological() if isinstance(graph.nodes[name], Synapse)]
+    synapses = [name for name in graph.topological() if isinstance(graph.nodes[name], Synapse)]
+    for j, name in enumerate(synapses):
+        if synapse_process(graph.nodes[name]) in COUNTED_SYNAPSES:
+            tallies[name] = folder / f"s{j}.npz"
+    processes += [_connect(q, name, procs, drive.steps, tallies.get(name)) for name in synapses]
     for start in range(0, len(recorded), MAX_RECORDED):
         chunk = recorded[start:start + MAX_RECORDED]
         recorder = MultiRecorder(shapes=[s for _, s, _ in chunk], num_steps=drive.steps,
@@ -262,7 +281,7 @@ def build(q: Quantized, image: np.ndarray, drive: Drive, folder: Path, progress_
         for k, (proc, _, _) in enumerate(chunk):
             proc.s_out.connect(getattr(recorder, f"in{k}"))
         processes.append(recorder)
-    return LavaNetwork({n: procs[n] for n in order}, paths, processes)
+    return LavaNetwork({n: procs[n] for n in order}, paths, processes, tallies)
 
 
 def run_config(processes: list[object]):
@@ -292,19 +311,26 @@ def run_config(processes: list[object]):
     return cfg
 
 
-def _lava_neuron(kind: str, shape: tuple[int, int, int], p, bias: np.ndarray | None, drive: Drive, position: int):
-    """One of Lava's own neuron processes for a layer (`bias`: the input, when it drives the bias)."""
+def _lif(shape: tuple[int, int, int], p, bias: np.ndarray | None, drive: Drive, position: int, tally: Path,
+         states: bool):
+    """A LIF layer as Lava's LIF (LIFReset with a reset interval), counted into `tally` (`bias`: the
+    input, when it drives the bias; `states`: also save the final `u` and `v` there)."""
+    from neuro_deploy.backends.lava_procs.neurons import CountedLIF, CountedLIFReset
+
+    bias = bias if bias is not None else p.bias
+    bias_mant = 0 if bias is None else lava_array(bias).astype(np.int32)
+    common = dict(shape=shape, du=p.du, dv=p.dv, vth=p.vth, bias_mant=bias_mant, bias_exp=p.bias_exp,
+                  num_steps=drive.steps, tally=str(tally), states=states)
+    if drive.reset_interval is None:
+        return CountedLIF(**common)
+    return CountedLIFReset(**common, reset_interval=drive.reset_interval, reset_offset=position + 1)
+
+
+def _lava_neuron(kind: str, shape: tuple[int, int, int], p):
+    """One of Lava's own graded or sigma-delta neuron processes for a layer."""
     from lava.proc.graded.process import GradedReluVec, GradedVec
-    from lava.proc.lif.process import LIF, LIFReset
     from lava.proc.sdn.process import Delta, Sigma, SigmaDelta
 
-    if kind == "LIF":
-        bias = bias if bias is not None else p.bias
-        bias_mant = 0 if bias is None else lava_array(bias).astype(np.int32)
-        common = dict(shape=shape, du=p.du, dv=p.dv, vth=p.vth, bias_mant=bias_mant, bias_exp=p.bias_exp)
-        if drive.reset_interval is None:
-            return LIF(**common)
-        return LIFReset(**common, reset_interval=drive.reset_interval, reset_offset=position + 1)
     if kind in ("GradedVec", "GradedReluVec"):
         return (GradedReluVec if kind == "GradedReluVec" else GradedVec)(shape=shape, vth=0)
     if kind == "Sigma":
@@ -315,12 +341,12 @@ def _lava_neuron(kind: str, shape: tuple[int, int, int], p, bias: np.ndarray | N
     return SigmaDelta(shape=shape, vth=p.vth, bias=bias, spike_exp=p.spike_exp, state_exp=p.state_exp)
 
 
-def _connect(q: Quantized, name: str, procs: dict[str, object]):
-    """The synapse `name` as its Lava process, from its source's port to its destination's."""
+def _connect(q: Quantized, name: str, procs: dict[str, object], steps: int, tally: Path | None):
+    """The synapse `name` as its Lava process, from its source's port to its destination's; a
+    counted one tallies its wrapped sums over `steps` steps into `tally`."""
     from lava.proc.dense.process import DelayDense, Dense
-    from lava.proc.sparse.process import Sparse
 
-    from neuro_deploy.backends.lava_procs.synapses import CachedDelaySparse, ConvExp, DelayConv
+    from neuro_deploy.backends.lava_procs.synapses import CachedDelaySparse, ConvExp, CountedSparse, DelayConv
 
     graph = q.graph
     syn, qs = graph.nodes[name], q.synapses[name]
@@ -336,7 +362,7 @@ def _connect(q: Quantized, name: str, procs: dict[str, object]):
         common = dict(weight=np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(0, 3, 2, 1)),
                       input_shape=lava_shape(graph.nodes[src].shape), padding=pair(syn.padding)[::-1],
                       stride=pair(syn.stride)[::-1], dilation=pair(syn.dilation)[::-1], groups=syn.groups,
-                      weight_exp=qs.shift, num_message_bits=bits)
+                      weight_exp=qs.shift, num_message_bits=bits, num_steps=steps, tally=str(tally))
         conv = ConvExp(**common) if kind == "Conv" else DelayConv(**common, delay=syn.delay)
         out.connect(conv.s_in)
         conv.a_out.connect(dst_port)
@@ -353,19 +379,22 @@ def _connect(q: Quantized, name: str, procs: dict[str, object]):
         dense.a_out.reshape(lava_shape(syn.shape)).connect(dst_port)
         return dense
     matrix = synapse_matrix(syn, qs.mantissa, graph.nodes[src].shape).astype(np.int32)
+    counted = dict(weight_exp=qs.shift, num_message_bits=bits, num_steps=steps, tally=str(tally))
     if kind == "Sparse":
-        sparse = Sparse(weights=matrix, weight_exp=qs.shift, num_message_bits=bits)
+        sparse = CountedSparse(weights=matrix, **counted)
     else:
         delays = matrix.astype(np.int64)
         delays.data[:] = syn.delay
-        sparse = CachedDelaySparse(weights=matrix, delays=delays, weight_exp=qs.shift, num_message_bits=bits)
+        sparse = CachedDelaySparse(weights=matrix, delays=delays, **counted)
     out.flatten().connect(sparse.s_in)
     sparse.a_out.reshape(lava_shape(syn.shape)).connect(dst_port)
     return sparse
 
 
-def _graded_neuron(q: Quantized, name: str, steps: int, path: Path):
-    """The neuro-deploy neuron program of a layer (NI-LIF, biased relay, accumulator)."""
+def _graded_neuron(q: Quantized, name: str, steps: int, path: Path, tally: Path | None):
+    """The neuro-deploy neuron program of a layer (NI-LIF, biased relay, accumulator), its events
+    saved to `path` and its saturated states counted into `tally` (none for NI-LIF: its state
+    does not saturate)."""
     from neuro_deploy.backends.lava_procs.neurons import GradedNeuron
 
     graph = q.graph
@@ -378,10 +407,11 @@ def _graded_neuron(q: Quantized, name: str, steps: int, path: Path):
         bias = np.zeros(syn.shape[0], np.int64) if p.bias is None else np.asarray(p.bias, np.int64)
         params = {"bias": bias, "relu": bool(p.relu), "shift": int(p.shift)}
     return GradedNeuron(in_shape=lava_shape(syn.shape), out_shape=lava_shape(node.shape), kind=kind, start=node.start,
-                        window=_window(graph, name), num_steps=steps, path=str(path), params=params)
+                        window=_window(graph, name), num_steps=steps, path=str(path), params=params,
+                        tally="" if tally is None else str(tally))
 
 
-def _host_layers(q: Quantized, names: list[str], steps: int, paths: dict[str, Path]):
+def _host_layers(q: Quantized, names: list[str], steps: int, paths: dict[str, Path], tallies: dict[str, Path]):
     """One `HostLayers` process for every host layer, and each layer's ports on it."""
     from types import SimpleNamespace
 
@@ -394,7 +424,7 @@ def _host_layers(q: Quantized, names: list[str], steps: int, paths: dict[str, Pa
         into = {e.port: e.src for e in graph.edges if e.dst == name}  # several synapses into a port sum there
         layers.append({
             "in_shapes": [lava_shape(graph.nodes[into[p]].shape) for p in sorted(into)], "out_shape": lava_shape(node.shape),
-            "start": node.start, "window": _window(graph, name), "path": str(paths[name]),
+            "start": node.start, "window": _window(graph, name), "path": str(paths[name]), "tally": str(tallies[name]),
             "params": {"node": node, "scale": layer.scale, "state_scale": layer.state_scale, "emit": node.emit,
                        "windowed": isinstance(node, (MDAGate, SubstepGate))}})
     host = HostLayers(layers=layers, num_steps=steps)
@@ -435,7 +465,9 @@ def _worker(net_path: str, image_path: str, options: str, folder: str) -> int:
     _log_segments(folder_path / SEGMENTS_FILE)
     running: list[object] = []  # the process run() is called on, once built
     threading.Thread(target=_watch, args=(running, folder_path, parent), daemon=True).start()
-    net = build(q, np.load(image_path), drive, folder_path, opts["progress_every"])
+    lifs = [n for n in q.layers if neuron_process(q.graph.nodes[n], q.layers[n].params) == "LIF"]
+    net = build(q, np.load(image_path), drive, folder_path, opts["progress_every"],
+                tuple(lifs if opts["states"] else opts["probe_u"]))
     root = next(iter(net.layers.values()))
     running.append(root)
     gc.freeze()  # the forked Lava processes share the worker's objects: keep the collector off their pages
@@ -443,19 +475,27 @@ def _worker(net_path: str, image_path: str, options: str, folder: str) -> int:
         root.run(condition=RunSteps(num_steps=drive.steps), run_cfg=run_config(net.processes),
                  compile_config={"pypy_channel_size": CHANNEL_SLOTS})
         error = _child_error(root)  # a model may fail after the last step's messages went out
-        for name in opts["probe_u"]:  # Var.get() is slow: only for the few layers asked for
-            np.save(folder_path / f"u{list(net.paths).index(name)}.npy", net.layers[name].u.get())
     except Exception as exc:
         error = _child_error(root) or f"{type(exc).__name__}: {exc}"
-    missing = [name for name, path in net.paths.items() if not path.exists()]  # saved in each model's last step
+    saved = [*net.paths.items(), *net.tallies.items()]
+    missing = [name for name, path in saved if not path.exists()]  # saved in each model's last step
     if not error and missing:  # an error reported late (Lava's actors are polled without waiting)
         error = _child_error(root) or f"layer {missing[0]} saved no events"
     if error:  # Lava's stop() would wait forever on the dead process: the parent stops the session
         (folder_path / "error.txt").write_text(error)
         return 3
+    (folder_path / TALLIES_FILE).write_text("\n".join(f"{_tally_kind(q, n)}\t{n}\t{p}" for n, p in net.tallies.items()))
     (folder_path / "paths.txt").write_text("\n".join(f"{n}\t{p}" for n, p in net.paths.items()))
     root.stop()
     return 0
+
+
+def _tally_kind(q: Quantized, name: str) -> str:
+    """What a tally counts: a synapse's wrapped sums, a LIF layer's wrapped currents and saturated
+    voltages, another layer's saturated states."""
+    if name in q.synapses:
+        return "synapse"
+    return "lif" if neuron_process(q.graph.nodes[name], q.layers[name].params) == "LIF" else "layer"
 
 
 def _log_segments(path: Path) -> None:
@@ -532,16 +572,20 @@ def stop_group(proc: subprocess.Popen, grace: float = 3.0) -> None:
 class LavaRun:
     events: dict[str, np.ndarray]  # every layer's payloads `[steps, C, H, W]`
     u: dict[str, np.ndarray]  # the final current `u` of the probed LIF layers, `(C, H, W)`
+    overflow: Overflow = dataclasses.field(default_factory=Overflow)  # as the process models counted it
+    states: dict[str, tuple[np.ndarray, np.ndarray]] = dataclasses.field(default_factory=dict)  # final (u, v)
 
 
 def run_lava(path: str, image: np.ndarray, drive: Drive, skip: tuple[str, ...] = (),
-             probe_u: tuple[str, ...] = (), on_step: Callable[[int, int], None] | None = None) -> LavaRun:
+             probe_u: tuple[str, ...] = (), on_step: Callable[[int, int], None] | None = None,
+             states: bool = False) -> LavaRun:
     """Run the network file at `path` on Lava: a converted network on one `(C,H,W)` image or
     `(T,C,H,W)` frames in [0, 1], a free-running one on its integer input as `drive` says (`skip`:
     a plain netx file's trailing layer types to drop). `probe_u`: LIF layers whose final `u` to read;
-    `on_step(step, steps)`: told the steps done as the run goes."""
+    `on_step(step, steps)`: told the steps done as the run goes; `states`: read every LIF layer's
+    final `u` and `v` (`(C, H, W)`), as its process holds them after the last step."""
     options = json.dumps({"drive": dataclasses.asdict(drive), "skip": list(skip), "probe_u": list(probe_u),
-                          "progress_every": PROGRESS_EVERY})
+                          "progress_every": PROGRESS_EVERY, "states": states})
     with tempfile.TemporaryDirectory(prefix="neuro-deploy-lava-") as folder:
         np.save(Path(folder) / "input.npy", image)
         with open(Path(folder) / "stderr.txt", "wb") as err:
@@ -560,9 +604,30 @@ def run_lava(path: str, image: np.ndarray, drive: Drive, skip: tuple[str, ...] =
             raise NeuroDeployError(f"Lava run failed: {detail}")
         lines = (Path(folder) / "paths.txt").read_text().splitlines()
         paths = {n: Path(p) for n, p in (line.split("\t") for line in lines)}
-        u = {name: lava_array(np.load(Path(folder) / f"u{list(paths).index(name)}.npy")).astype(np.int64)
-             for name in probe_u}
-        return LavaRun(_load(paths, drive.steps), u)
+        overflow, final = _read_tallies(Path(folder) / TALLIES_FILE)
+        u = {name: final[name][0] for name in probe_u}
+        return LavaRun(_load(paths, drive.steps), u, overflow, final if states else {})
+
+
+def _read_tallies(listing: Path) -> tuple[Overflow, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """The overflow the process models counted, and the final `(u, v)` the LIF layers saved (`(C, H, W)`)."""
+    from neuro_deploy.backends.lava_procs.recorder import load_tally
+
+    overflow = Overflow()
+    final = {}
+    for line in listing.read_text().splitlines():
+        kind, name, path = line.split("\t")
+        tally = load_tally(path)
+        if kind == "synapse":
+            overflow.synapse_wraps[name] = int(tally["wrapped"])
+            overflow.synapse_peaks[name] = float(tally["peak"])
+            continue
+        if kind == "lif":
+            overflow.layer_wraps[name] = int(tally["wrapped"])
+        overflow.layer_saturations[name] = int(tally["saturated"])
+        if "u" in tally:
+            final[name] = (lava_array(tally["u"]).astype(np.int64), lava_array(tally["v"]).astype(np.int64))
+    return overflow, final
 
 
 def _step_reader(path: Path, steps: int, on_step: Callable[[int, int], None]) -> Callable[[], None]:

@@ -8,7 +8,8 @@ import click
 from rich import box
 from rich.table import Table
 
-from neuro_deploy.cli.base import BUNDLED_DEPLOYABLE, MODELS, cli, console, note, show_energy, to_json
+from neuro_deploy.cli.base import (BUNDLED_DEPLOYABLE, MODELS, cli, console, fail_on_overflow_option, note, show_energy,
+                                   to_json, warn_overflow)
 from neuro_deploy.common.atomic import check_inputs, check_outputs, check_plot_path
 from neuro_deploy.common.progress import progress
 from neuro_deploy.energy.profiles import DEFAULT_PROFILES
@@ -29,8 +30,10 @@ from neuro_deploy.errors import NeuroDeployError
 @click.option("--skip-layer", "skip_layers", multiple=True, metavar="TYPE",
               help="Plain netx file: drop its trailing layers of this type (e.g. average, which netx cannot "
                    "build); repeat for several.")
+@fail_on_overflow_option
 def energy(network: Path, input_path: Path, backend: str, profiles: tuple[str, ...], fmt: str, plot: Path | None,
-           json_out: Path | None, steps: int | None, skip_layers: tuple[str, ...]) -> None:
+           json_out: Path | None, steps: int | None, skip_layers: tuple[str, ...], fail_on_overflow: bool = False
+           ) -> None:
     """Per-layer events, synaptic ops, MACs and neuron updates of a run, priced on hardware profiles."""
     from neuro_deploy.energy.loihi2 import report_of_file
     from neuro_deploy.energy.profiles import load_profiles
@@ -43,6 +46,7 @@ def energy(network: Path, input_path: Path, backend: str, profiles: tuple[str, .
     with progress(f"energy ({backend})") as update:
         report = report_of_file(network, input_path, loaded, backend, steps, on_tile=update, skip=skip_layers)
     show_energy(report, fmt, json_out, plot)
+    warn_overflow(report["overflow"], fail_on_overflow)
 
 
 @cli.command()

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from neuro_deploy.cli.base import cli, format_metrics, note, show_energy, to_json, typed_options
+from neuro_deploy.cli.base import (cli, fail_on_overflow_option, format_metrics, note, show_energy, to_json,
+                                   typed_options, warn_overflow)
 from neuro_deploy.common.progress import progress
 from neuro_deploy.energy.profiles import DEFAULT_PROFILES
 from neuro_deploy.errors import NeuroDeployError
@@ -36,9 +37,11 @@ from neuro_deploy.errors import NeuroDeployError
 @click.option("--device", default="cpu", show_default=True,
               help="Fast back end, converted networks: torch device to run on (e.g. cuda); same results as the CPU.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run and its metrics as a JSON object.")
+@fail_on_overflow_option
 def simulate(network: Path, input_path: Path, target: Path | None, output: Path, backend: str,
              dump: Path | None, steps: int | None, with_energy: bool, profiles: tuple[str, ...],
-             lava_torch_conv: bool, skip_layers: tuple[str, ...], device: str, as_json: bool = False) -> None:
+             lava_torch_conv: bool, skip_layers: tuple[str, ...], device: str, as_json: bool = False,
+             fail_on_overflow: bool = False) -> None:
     """Run a converted network in fixed point (fast back end or Lava) and derain an image, or run
     a plain netx file (lava-dl's own networks) on an input array."""
     from neuro_deploy.energy.loihi2 import priced_runner
@@ -62,6 +65,7 @@ def simulate(network: Path, input_path: Path, target: Path | None, output: Path,
     if run.energy is not None:
         show_energy(run.energy, "none" if as_json else "table", output.with_name(f"{output.stem}_energy.json"),
                     output.with_name(f"{output.stem}_energy.png"))
+    warn_overflow(run.summary["overflow"], fail_on_overflow)
 
 
 @cli.command()

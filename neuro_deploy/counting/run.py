@@ -64,11 +64,19 @@ def count_file(path: str | Path, input_path: str | Path, backend: str = "fast", 
 def count_network_file(path: str | Path, input_path: str | Path, backend: str = "fast", steps: int | None = None,
                        on_tile: Update | None = None, skip: tuple[str, ...] = ()) -> tuple[NetworkFile, Counts]:
     """`count_file`, with the network it read (a deployment plan needs it too)."""
+    net, _, counts = simulate_network_file(path, input_path, backend, steps, on_tile, skip)
+    return net, counts
+
+
+def simulate_network_file(path: str | Path, input_path: str | Path, backend: str = "fast", steps: int | None = None,
+                          on_tile: Update | None = None, skip: tuple[str, ...] = ()
+                          ) -> tuple[NetworkFile, Simulation, Counts]:
+    """`count_network_file`, with the run itself (its overflow, say)."""
     if backend not in BACKENDS:
         raise NeuroDeployError(f"unknown back end {backend!r} (known: {', '.join(BACKENDS)})")
     net = read_network(path, skip)
     x, drive = run_input(net, input_path, steps)
-    return net, simulate_and_count(net, x, backend, on_tile=on_tile, drive=drive)[1]
+    return net, *simulate_and_count(net, x, backend, on_tile=on_tile, drive=drive)
 
 
 def run_input(net: NetworkFile, input_path: str | Path, steps: int | None = None) -> tuple[np.ndarray, Drive | None]:

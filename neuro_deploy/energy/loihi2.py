@@ -12,12 +12,13 @@ import numpy as np
 
 from neuro_deploy.common.progress import Update
 from neuro_deploy.counting.counts import Counts
-from neuro_deploy.counting.run import count_network_file, simulate_and_count
+from neuro_deploy.counting.run import simulate_and_count, simulate_network_file
 from neuro_deploy.deploy.plan import plan_network
 from neuro_deploy.energy.deployment import Deployment
 from neuro_deploy.energy.profiles import Profile
 from neuro_deploy.energy.report import build_report
 from neuro_deploy.formats.network_file import NetworkFile
+from neuro_deploy.run.overflow import summarize
 from neuro_deploy.run.simulate import Simulation
 
 
@@ -38,9 +39,10 @@ def priced_report(net: NetworkFile, counts: Counts, profiles: list[Profile], ima
 def report_of_file(path: str | Path, input_path: str | Path, profiles: list[Profile], backend: str = "fast",
                    steps: int | None = None, on_tile: Update | None = None, skip: tuple[str, ...] = ()
                    ) -> dict[str, Any]:
-    """The energy report of any network file run on the input at `input_path` (`energy`'s work)."""
-    net, counts = count_network_file(path, input_path, backend, steps, on_tile, skip)
-    return priced_report(net, counts, profiles)
+    """The energy report of any network file run on the input at `input_path` (`energy`'s work),
+    with the run's overflow (`neuro_deploy.run.overflow.summarize`) under "overflow"."""
+    net, result, counts = simulate_network_file(path, input_path, backend, steps, on_tile, skip)
+    return {**priced_report(net, counts, profiles), "overflow": summarize(net.quantized, result.overflow)}
 
 
 def priced_runner(profiles: list[Profile]) -> Callable[..., tuple[Simulation, dict[str, Any]]]:

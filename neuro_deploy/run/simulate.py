@@ -11,7 +11,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from neuro_deploy.backends.fast import run_bytes, run_fixed, run_free
+from neuro_deploy.backends.fast import OverflowCounter, run_bytes, run_fixed, run_free
+from neuro_deploy.backends.overflow import Overflow
 from neuro_deploy.common.tiling import tile_count, tiled_apply
 from neuro_deploy.data import read_image
 from neuro_deploy.data.images import IMAGE_EXTENSIONS
@@ -33,12 +34,14 @@ EVENT_LIMIT = 1 << 17
 class Simulation:
     """A converted network's result: the derained image (HxWx3 in [0, 1]) and, when kept, every
     layer's events per tile ("tile<k>/<layer>" -> [steps, C, H, W]). A free-running network's:
-    its output layer's events and every layer's ("<layer>" -> [steps, *the file's shape])."""
+    its output layer's events and every layer's ("<layer>" -> [steps, *the file's shape]).
+    `overflow`: what wrapped or saturated at run time, all tiles summed, as the back end counted it."""
 
     output: np.ndarray
     events: dict[str, np.ndarray] = field(default_factory=dict)
     tiles: int = 0
     steps: int = 0
+    overflow: Overflow = field(default_factory=Overflow)
 
 
 def load_array(path: Path) -> np.ndarray:
@@ -159,6 +162,7 @@ def simulate(net: NetworkFile, x: np.ndarray, backend: str = "fast", keep_events
     events: dict[str, np.ndarray] = {}
     count = [0]
     per_tile = frames.shape[0]  # the image, or its T frames
+    overflow = Overflow()
 
     tiles = tile_count(h, w, size, OVERLAP)
 
@@ -166,7 +170,8 @@ def simulate(net: NetworkFile, x: np.ndarray, backend: str = "fast", keep_events
         k = count[0]
         count[0] += 1
         on_step = None if on_tile is None else lambda step, steps: on_tile(k + step / steps, tiles)
-        out, layer_events = lava_tile(net, (tile[0] if per_tile == 1 else tile).numpy(), on_step)  # [C,H,W] or [T,C,H,W]
+        out, layer_events, tile_overflow = lava_tile(net, (tile[0] if per_tile == 1 else tile).numpy(), on_step)
+        overflow.add(tile_overflow)
         if on_events is not None:
             for name, v in layer_events.items():
                 on_events(k, name, 0, torch.from_numpy(v))
@@ -191,7 +196,9 @@ def simulate(net: NetworkFile, x: np.ndarray, backend: str = "fast", keep_events
 
         images = tiles if per_tile == 1 else tiles.reshape(k, per_tile, *tiles.shape[1:]).transpose(0, 1)
         recording = keep_events or on_events is not None
-        out = run_fixed(net.quantized, images, record if recording else None, device=device)  # [k, C, H, W]
+        counter = OverflowCounter()
+        out = run_fixed(net.quantized, images, record if recording else None, device=device, counter=counter)
+        overflow.add(counter.result)
         if keep_events:
             for i in range(k):
                 placed = place_windows(net, {name: v[:, i:i + 1] for name, v in windows.items()})
@@ -202,7 +209,7 @@ def simulate(net: NetworkFile, x: np.ndarray, backend: str = "fast", keep_events
         (run_fast_tiles, TILE_BATCH.get(torch.device(device).type, 1))
     merged = tiled_apply(run_tiles, padded, tile=size, overlap=OVERLAP, multiple=8, on_tile=on_tile, batch=batch)
     out = merged[0, :, :h, :w].clamp(0, 1).permute(1, 2, 0).numpy()
-    return Simulation(out, events, count[0])
+    return Simulation(out, events, count[0], overflow=overflow)
 
 
 def check_memory(net: NetworkFile, steps: int, keep_events: bool, backend: str = "fast") -> None:
@@ -225,15 +232,17 @@ def check_memory(net: NetworkFile, steps: int, keep_events: bool, backend: str =
 
 
 def lava_tile(net: NetworkFile, image: np.ndarray, on_step: Callable[[int, int], None] | None = None
-              ) -> tuple[torch.Tensor, dict[str, np.ndarray]]:
-    """One tile (`(C,H,W)` or `(T,C,H,W)`) on Lava: its decoded output `(C,H,W)`, and every layer's
-    events; `on_step(step, steps)` hears how far the run is, every half second or so."""
+              ) -> tuple[torch.Tensor, dict[str, np.ndarray], Overflow]:
+    """One tile (`(C,H,W)` or `(T,C,H,W)`) on Lava: its decoded output `(C,H,W)`, every layer's
+    events and the run's overflow; `on_step(step, steps)` hears how far the run is, every half
+    second or so."""
     from neuro_deploy.backends.lava import run_lava
 
-    events = run_lava(net.path, image, Drive(int(net.meta["steps"])), on_step=on_step).events
+    run = run_lava(net.path, image, Drive(int(net.meta["steps"])), on_step=on_step)
     q = net.quantized
     name = q.graph.inputs(q.graph.output())[0]
-    return torch.from_numpy(events[name][q.graph.nodes[name].emit]).double() / q.layers[name].scale, events
+    out = torch.from_numpy(run.events[name][q.graph.nodes[name].emit]).double() / q.layers[name].scale
+    return out, run.events, run.overflow
 
 
 def run_tiles(net: NetworkFile, tiles: torch.Tensor, backend: str = "fast", device: str = "cpu") -> torch.Tensor:
@@ -255,18 +264,21 @@ def _simulate_free(net: NetworkFile, x: np.ndarray, backend: str, drive: Drive, 
     if backend == "lava":
         from neuro_deploy.backends.lava import run_lava
 
-        events = run_lava(net.path, x, drive, tuple(net.meta.get("skip", ())), on_step=on_step).events
+        run = run_lava(net.path, x, drive, tuple(net.meta.get("skip", ())), on_step=on_step)
+        events, overflow = run.events, run.overflow
     else:
         events = {}
+        counter = OverflowCounter()
         run_free(q, x, drive, lambda node, v: events.__setitem__(node.name, v[:, 0].numpy())
-                 if node.name in q.layers else None)
+                 if node.name in q.layers else None, counter=counter)
+        overflow = counter.result
     if on_events is not None:
         for name, v in events.items():
             on_events(0, name, 0, torch.from_numpy(v))
     shapes = net.meta["shapes"]
     events = {name: v.astype(np.int32).reshape(drive.steps, *shapes[name]) for name, v in events.items()}
     output = events[q.graph.inputs(q.graph.output())[0]]
-    return Simulation(output, events if keep_events else {}, 1, drive.steps)
+    return Simulation(output, events if keep_events else {}, 1, drive.steps, overflow)
 
 
 def place_windows(net: NetworkFile, windows: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:

@@ -18,6 +18,7 @@ from neuro_deploy.formats.netx import read_network
 from neuro_deploy.formats.network_file import NetworkFile
 from neuro_deploy.ir.quantized import Drive
 from neuro_deploy.run import simulate as sim
+from neuro_deploy.run.overflow import summarize
 from neuro_deploy.zoo.inference import OVERLAP, derain_array, float_model
 
 Progress = Callable[..., None]
@@ -28,7 +29,8 @@ Pricing = Callable[..., tuple[sim.Simulation, dict[str, Any]]]
 
 @dataclass
 class FileRun:
-    """What `simulate` prints: `summary` (its JSON), the energy report when priced, the files written."""
+    """What `simulate` prints: `summary` (its JSON, the run's overflow under "overflow"), the energy
+    report when priced, the files written."""
 
     summary: dict[str, Any]
     energy: dict[str, Any] | None = None
@@ -101,6 +103,7 @@ def _simulate_image(net: NetworkFile, input_path: Path, target: Path | None, out
         summary["vs_float_model"] = evaluate(result.output, reference)
     if energy is not None:
         summary["energy"] = energy
+    summary["overflow"] = summarize(net.quantized, result.overflow)
     return FileRun(summary, energy, written)
 
 
@@ -121,5 +124,6 @@ def _simulate_events(net: NetworkFile, input_path: Path, target: Path | None, ou
     written = [f"{output} (output layer events {list(result.output.shape)}, {result.steps} steps)"]
     _write_dump(dump, result, written)
     summary = {"output": str(output), "steps": result.steps, "shape": list(result.output.shape),
-               "events": int(np.count_nonzero(result.output)), **({"energy": energy} if energy else {})}
+               "events": int(np.count_nonzero(result.output)), **({"energy": energy} if energy else {}),
+               "overflow": summarize(net.quantized, result.overflow)}
     return FileRun(summary, energy, written)

@@ -24,12 +24,13 @@ from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from neuro_deploy.backends.lava_procs.neurons import SATURATION, chw, whc
-from neuro_deploy.backends.lava_procs.recorder import EventLog
+from neuro_deploy.backends.lava_procs.recorder import EventLog, Tally
 
 
 class HostLayers(AbstractProcess):
     """`layers`: per layer its `in_shapes` (Lava order), `out_shape`, `start`, `window`, `path`
-    (where its payloads are saved) and `params` (the IR node, scales, emit step, windowed)."""
+    (where its payloads are saved), `params` (the IR node, scales, emit step, windowed) and `tally`
+    (where the count of saturated payloads goes; empty: not counted)."""
 
     def __init__(self, *, layers: list[dict], num_steps: int) -> None:
         super().__init__(layers=layers, num_steps=num_steps)
@@ -51,6 +52,7 @@ class HostLayer:
         self.held: list[list[np.ndarray]] = []
         self.out: np.ndarray | None = None
         self.log = EventLog()
+        self.tally = Tally(layer["tally"]) if layer.get("tally") else None
 
     def step(self, x: list[np.ndarray], s: int) -> np.ndarray:
         out = self._compute(x, s - self.start, s)
@@ -72,7 +74,10 @@ class HostLayer:
             ins = [torch.from_numpy(np.stack([f[i] for f in frames])[:, None]).double() / p["state_scale"]
                    for i in range(len(x))]
             real = apply_float(p["node"], ins, None)
-            encoded = np.clip(np.round(real[:, 0].numpy() * p["scale"]), -SATURATION, SATURATION).astype(np.int64)
+            encoded = np.round(real[:, 0].numpy() * p["scale"])
+            if self.tally is not None:
+                self.tally.saturated += Tally.outside(encoded, -SATURATION, SATURATION)
+            encoded = np.clip(encoded, -SATURATION, SATURATION).astype(np.int64)
             if not p["windowed"]:
                 return encoded[0]
             self.out, self.held = encoded, []
@@ -99,6 +104,8 @@ def _run_spk(self) -> None:
     if s == self.proc_params["num_steps"] - 1:
         for layer in self.layers:
             layer.log.save(layer.path, layer.out_shape)
+            if layer.tally is not None:
+                layer.tally.save()
 
 
 def host_model(proc: HostLayers) -> type[PyLoihiProcessModel]:

@@ -64,6 +64,40 @@ class EventLog:
         np.savez(path, steps=np.asarray(self.steps, np.int64), frames=frames)
 
 
+class Tally:
+    """A process model's run-time overflow, counted on the exact values its fixed-point arithmetic
+    is about to wrap or saturate: how many left their range (`wrapped`, `saturated`; one per value per
+    step) and the largest |sum| (`peak`). Saved once, after the last step, to a small `.npz` beside
+    the layers' events: no `Var.get()`, no port or message of its own."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.wrapped = 0
+        self.saturated = 0
+        self.peak = 0
+
+    @staticmethod
+    def outside(x: np.ndarray, low: int, high: int) -> int:
+        """How many of `x` lie outside `[low, high]`."""
+        return int(np.count_nonzero((x < low) | (x > high))) if x.size else 0
+
+    def sums(self, x: np.ndarray, bits: int) -> None:
+        """A synapse's exact sums, wrapped to `bits` signed bits after this: counted, and their peak kept."""
+        if x.size:
+            self.peak = max(self.peak, int(np.abs(x.astype(np.int64)).max()))
+            self.wrapped += self.outside(x, -(1 << (bits - 1)), (1 << (bits - 1)) - 1)
+
+    def save(self, **arrays: np.ndarray) -> None:
+        """Write the counts, and `arrays` beside them (a LIF layer's final `u` and `v`)."""
+        np.savez(self.path, wrapped=self.wrapped, saturated=self.saturated, peak=self.peak, **arrays)
+
+
+def load_tally(path: str) -> dict[str, np.ndarray]:
+    """A saved `Tally`: `wrapped`, `saturated`, `peak`, and any arrays saved beside them."""
+    with np.load(path) as f:
+        return {key: f[key] for key in f.files}
+
+
 def load_events(path: str, steps: int) -> np.ndarray:
     """The dense `[steps, ...]` payloads of an `EventLog` file."""
     with np.load(path) as f:

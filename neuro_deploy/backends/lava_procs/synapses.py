@@ -13,6 +13,11 @@
 * `CachedDelaySparse`: Lava's DelaySparse rebuilds its delay-stacked weight matrix from scratch
   every step (lava/proc/sparse/models.py:207-262, `calc_act` -> `get_delay_wgts_mat`); this model
   builds it once. The arithmetic is Lava's.
+* `CountedSparse`: Lava's Sparse, its step made in int64 and wrapped to int32 (what Lava's int32
+  product does) so that the wrapped sums can be counted.
+
+Each model given a `tally` path counts its run-time overflow there (`recorder.Tally`): the sums
+its accumulator wraps (Conv: 24 bits; Sparse: int32) and their largest |value| before the shift.
 
 docs/lava-facts.md records both. This package holds nothing but processes and their models:
 Lava's compiler executes every module in it.
@@ -31,12 +36,37 @@ from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 from lava.proc.conv import utils
 from lava.proc.conv.models import PyConvModelFixed
 from lava.proc.conv.process import Conv
-from lava.proc.sparse.models import PyDelaySparseModelBitAcc
-from lava.proc.sparse.process import DelaySparse
+from lava.proc.sparse.models import PyDelaySparseModelBitAcc, PySparseModelBitAcc
+from lava.proc.sparse.process import DelaySparse, Sparse
+from lava.utils.weightutils import clip_weights, determine_sign_mode, truncate_weights
+from scipy.sparse import csr_matrix
+
+from neuro_deploy.backends.lava_procs.recorder import Tally
+
+CONV_BITS = 24  # Lava's fixed-point Conv wraps its sums to 24 bits (lava/proc/conv/models.py:78-79)
+SPARSE_BITS = 32  # Lava's Sparse and DelaySparse sum in int32
+
+
+def _tally(model) -> Tally | None:
+    """The model's tally, when its process was given a path for one."""
+    path = model.proc_params.get("tally", "")
+    return Tally(path) if path else None
+
+
+def _saved_at_end(model) -> None:
+    """Save the model's tally after its last step."""
+    if model.tally is not None and model.time_step == model.proc_params["num_steps"]:
+        model.tally.save()
 
 
 class ConvExp(Conv):
-    """Lava's Conv process; its model applies `weight_exp`."""
+    """Lava's Conv process; its model applies `weight_exp` and, given a `tally` path, counts its
+    wrapped sums over `num_steps` steps."""
+
+    def __init__(self, *, num_steps: int = 0, tally: str = "", **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.proc_params["num_steps"] = num_steps
+        self.proc_params["tally"] = tally
 
 
 @implements(proc=ConvExp, protocol=LoihiProtocol)
@@ -45,6 +75,10 @@ class ConvExp(Conv):
 class PyConvExpModel(PyConvModelFixed):
     implements_process = None  # Lava refuses to re-decorate a model that already implements a process
     tags: list = []
+
+    def __init__(self, proc_params) -> None:
+        super().__init__(proc_params)
+        self.tally = _tally(self)
 
     def run_spk(self) -> None:
         """Lava's Conv step (send the previous step's sum, convolve this step's input), except that
@@ -60,8 +94,11 @@ class PyConvExpModel(PyConvModelFixed):
         else:
             a_out = np.zeros(self.a_buf.shape, np.int32)
         self.a_buf = self.clamp_precision(a_out)
+        _saved_at_end(self)
 
     def clamp_precision(self, x: np.ndarray) -> np.ndarray:
+        if self.tally is not None:
+            self.tally.sums(x, CONV_BITS)
         wrapped = super().clamp_precision(x).astype(np.int32)
         exp = int(self.weight_exp[0])
         return np.left_shift(wrapped, exp) if exp > 0 else np.right_shift(wrapped, -exp)
@@ -95,7 +132,8 @@ class PyDelayConvModel(PyConvExpModel):
 
 
 class CachedDelaySparse(DelaySparse):
-    """Lava's DelaySparse process; its model builds the delay-stacked matrix once."""
+    """Lava's DelaySparse process; its model builds the delay-stacked matrix once and, given a
+    `tally` path (and `num_steps`), counts its wrapped sums."""
 
 
 @implements(proc=CachedDelaySparse, protocol=LoihiProtocol)
@@ -106,7 +144,57 @@ class PyCachedDelaySparseModel(PyDelaySparseModelBitAcc):
     tags: list = []
     stacked = None
 
+    def __init__(self, proc_params) -> None:
+        super().__init__(proc_params)
+        self.tally = _tally(self)
+
+    def run_spk(self) -> None:
+        super().run_spk()
+        _saved_at_end(self)
+
     def calc_act(self, s_in: np.ndarray) -> np.ndarray:
         if self.stacked is None:  # weights are final: run_spk clipped them before the first call
-            self.stacked = self.get_delay_wgts_mat(self.weights, self.delays, self.a_buff.shape[-1] - 1).tocsr()
-        return np.reshape(self.stacked.dot(s_in), (self.a_buff.shape[-1], self.weights.shape[0])).T
+            stacked = self.get_delay_wgts_mat(self.weights, self.delays, self.a_buff.shape[-1] - 1)
+            self.stacked = csr_matrix(stacked, dtype=np.int64)
+        act = self.stacked.dot(np.asarray(s_in, np.int64))  # exact; the int32 cast is Lava's int32 wrap
+        if self.tally is not None:
+            self.tally.sums(act, SPARSE_BITS)
+        return np.reshape(act.astype(np.int32), (self.a_buff.shape[-1], self.weights.shape[0])).T
+
+
+class CountedSparse(Sparse):
+    """Lava's Sparse process that, given a `tally` path (and `num_steps`), counts its wrapped sums."""
+
+
+@implements(proc=CountedSparse, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PyCountedSparseModel(PySparseModelBitAcc):
+    """Lava's Sparse step (lava/proc/sparse/models.py:77-107: weights clipped once, the previous
+    step's sum sent, this step's summed and shifted by `weight_exp`), with the sum made exactly."""
+
+    implements_process = None
+    tags: list = []
+    exact = None
+
+    def __init__(self, proc_params) -> None:
+        super().__init__(proc_params)
+        self.tally = _tally(self)
+
+    def run_spk(self) -> None:
+        if self.exact is None:
+            mode = self.proc_params.get("sign_mode") or determine_sign_mode(self.weights)
+            weights = clip_weights(self.weights, mode, num_bits=8)
+            weights = truncate_weights(weights, mode, self.proc_params.get("num_weight_bits", 8))
+            self.exact = csr_matrix(weights, dtype=np.int64)
+        self.a_out.send(self.a_buff)
+        s_in = self.s_in.recv()
+        if self.num_message_bits.item() == 0:
+            s_in = s_in.astype(bool)
+        acc = self.exact.dot(s_in.astype(np.int64))
+        if self.tally is not None:
+            self.tally.sums(acc, SPARSE_BITS)
+            _saved_at_end(self)
+        exp = int(self.proc_params.get("weight_exp", 0))
+        acc = acc.astype(np.int32)
+        self.a_buff = np.left_shift(acc, exp) if exp > 0 else np.right_shift(acc, -exp)
