@@ -255,7 +255,7 @@ def _mantissa(value: Any, where: str) -> np.ndarray:
         raise NeuroDeployError(f"{where}/mantissa holds {m.dtype} values, expected 16-bit integer mantissas")
     if m.size and (m.min() < INT16.min or m.max() > INT16.max):
         raise NeuroDeployError(f"{where}/mantissa holds values in [{m.min()}, {m.max()}], beyond 16-bit mantissas")
-    return m.astype(np.int16)
+    return m.astype(np.int16, copy=False)
 
 
 def _read_extension(ext: dict[str, Any], path: str) -> NetworkFile:

@@ -14,7 +14,7 @@ from neuro_deploy.backends.lava import TORCH_CONV
 from neuro_deploy.common.atomic import atomic_path, check_inputs, check_outputs
 from neuro_deploy.data import evaluate, image_format, read_image, write_image
 from neuro_deploy.errors import NeuroDeployError
-from neuro_deploy.formats.netx import read_network
+from neuro_deploy.formats.netx import read_network, tile_steps
 from neuro_deploy.formats.network_file import NetworkFile
 from neuro_deploy.ir.quantized import Drive
 from neuro_deploy.run import simulate as sim
@@ -92,9 +92,10 @@ def _simulate_image(net: NetworkFile, input_path: Path, target: Path | None, out
             np.save(f, result.output.transpose(2, 0, 1).astype(np.float32))
     else:
         write_image(output, result.output)
-    written = [f"{output} ({result.tiles} tile(s) of {shape[1]}x{shape[2]}, {net.meta['steps']} steps each)"]
+    ran = tile_steps(net.quantized)  # what each tile ran (the metadata agrees, or the file was refused)
+    written = [f"{output} ({result.tiles} tile(s) of {shape[1]}x{shape[2]}, {ran} steps each)"]
     _write_dump(dump, result, written)
-    summary: dict[str, Any] = {"output": str(output), "tiles": result.tiles, "steps": net.meta["steps"]}
+    summary: dict[str, Any] = {"output": str(output), "tiles": result.tiles, "steps": ran}
     if clean is not None:
         summary["vs_target"] = evaluate(result.output, clean)
         if reference is not None:
