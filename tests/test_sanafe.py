@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import builtins
 import math
+import os
+import subprocess
+import sys
 import sysconfig
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from neuro_deploy.common import memory
 from neuro_deploy.energy.profiles import load_profile
 from neuro_deploy.errors import NeuroDeployError
 
@@ -17,6 +20,7 @@ pytest.importorskip("sanafe")
 
 from neuro_deploy.crosscheck import sanafe as sanafe_check  # noqa: E402
 from neuro_deploy.crosscheck.sanafe import TERMS, check_file  # noqa: E402
+from neuro_deploy.crosscheck.sanafe_cost import estimate_bytes, replay_size  # noqa: E402
 
 NETX_TESTS = Path(sysconfig.get_paths()["purelib"]) / "tests" / "lava" / "lib" / "dl" / "netx"  # lava-dl's own files
 
@@ -70,15 +74,15 @@ def test_layers_on_other_tiles_pay_mesh_hops(tmp_path, monkeypatch):
     term is SANA-FE's hops priced at its per-hop energies."""
     path = tmp_path / "x.npy"
     np.save(path, (np.random.default_rng(1).random((3, 3, 16, 16)) * 200).astype(np.int32))
-    plan = sanafe_check._plan
+    place = sanafe_check._place
 
-    def one_core_per_tile(net, per_core, chip_cores):
-        layers = plan(net, per_core, chip_cores)
+    def one_core_per_tile(*args):
+        layers = place(*args)
         for i, layer in enumerate(layers):
             layer.cores = [4 * (5 * i + 1)]  # tiles 1, 6, 11, 16
         return layers
 
-    monkeypatch.setattr(sanafe_check, "_plan", one_core_per_tile)
+    monkeypatch.setattr(sanafe_check, "_place", one_core_per_tile)
     check = check_file(NETX_TESTS / "tiny.net", path)
     assert check.reconciles and not check.mismatches
     hops = sum(x.hops for x in check.layers)
@@ -90,14 +94,7 @@ def test_layers_on_other_tiles_pay_mesh_hops(tmp_path, monkeypatch):
 
 
 def test_missing_sanafe_is_one_line(monkeypatch):
-    real_import = builtins.__import__
-
-    def no_sanafe(name, *args, **kwargs):
-        if name == "sanafe" or name.startswith("sanafe."):
-            raise ImportError(f"No module named {name!r}")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_sanafe)
+    monkeypatch.setitem(sys.modules, "sanafe", None)  # what Python does with a module that cannot be imported
     with pytest.raises(NeuroDeployError) as err:
         check_file(NETX_TESTS / "tiny.net", "unused.npy")
     message = str(err.value)
@@ -127,3 +124,96 @@ def test_the_cli_prints_the_check_and_agrees_with_the_module(tiny, tmp_path, cap
         assert got[side] == pytest.approx(expected[side], rel=1e-5), side
     code, out, _ = run_cli(capsys, "cross-check", "sanafe", NETX_TESTS / "tiny.net", "--input", x, "--layers")
     assert code == 0 and "4 of 4 layers agree exactly" in out and "layer/2" in out
+
+
+# ---- cost: the memory estimate, out of memory, progress --------------------------------------------
+
+def _events(tmp_path: Path, frames: int = 6) -> Path:
+    x = tmp_path / "x.npy"
+    np.save(x, (np.random.default_rng(0).random((frames, 3, 16, 16)) * 200).astype(np.int32))
+    return x
+
+
+def _estimate(net_path: Path, x: Path) -> float:
+    from neuro_deploy.counting.run import run_input
+    from neuro_deploy.formats.netx import read_network
+
+    net = read_network(net_path)
+    return estimate_bytes(replay_size(net, *run_input(net, x), None))
+
+
+def test_a_replay_over_max_memory_is_refused_before_sanafe_is_imported(tmp_path):
+    """In a fresh process: exit 2, one line naming the estimate and the limit, and SANA-FE never
+    imported, so nothing of the replay was built."""
+    from test_cli import assert_one_line_error
+
+    x = _events(tmp_path)
+    probe = ("import sys\nfrom neuro_deploy.cli import main\ntry:\n    main(sys.argv[1:])\n"
+             "except SystemExit as exit:\n    print(exit.code, 'sanafe' in sys.modules)\n")
+    run = subprocess.run([sys.executable, "-c", probe, "--max-memory", "100M", "cross-check", "sanafe",
+                          str(NETX_TESTS / "tiny.net"), "--input", str(x)], capture_output=True, text=True, timeout=120)
+    assert run.stdout.split() == ["2", "False"], run.stdout + run.stderr
+    estimate = memory.format_size(_estimate(NETX_TESTS / "tiny.net", x))
+    assert_one_line_error(2, run.stderr, "SANA-FE replay", f"needs about {estimate} of memory (estimate)",
+                          "more than the 100.0 MB limit set by --max-memory")
+
+
+def test_a_replay_over_the_available_memory_is_refused(tmp_path, capsys, monkeypatch):
+    from test_cli import assert_one_line_error, run_cli
+
+    monkeypatch.setattr(memory, "available", lambda: 200 << 20)  # no --max-memory: 90% of what is free
+    code, _, err = run_cli(capsys, "cross-check", "sanafe", NETX_TESTS / "tiny.net", "--input", _events(tmp_path))
+    assert code == 2
+    assert_one_line_error(code, err, "SANA-FE replay", "180.0 MB memory available")
+
+
+def test_the_estimate_is_within_a_third_of_the_measured_peak(tmp_path):
+    """The replay of tiny.net in a child process: its peak resident set (the kernel's, from wait4's
+    rusage) against the estimate, which must be within 1.5x either way."""
+    x = _events(tmp_path)
+    with open(tmp_path / "out", "w") as out:  # files, not pipes: nothing waits on a full pipe before wait4
+        child = subprocess.Popen([sys.executable, "-c", "import sys\nfrom neuro_deploy.crosscheck.sanafe import "
+                                  "check_file\nassert check_file(sys.argv[1], sys.argv[2]).reconciles",
+                                  str(NETX_TESTS / "tiny.net"), str(x)], stdout=out, stderr=out)
+        _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    assert child.returncode == 0, (tmp_path / "out").read_text()[-2000:]
+    peak = usage.ru_maxrss * 1024  # Linux reports kilobytes
+    estimate = _estimate(NETX_TESTS / "tiny.net", x)
+    assert 1 / 1.5 < estimate / peak < 1.5, (estimate, peak)
+
+
+def test_out_of_memory_in_sanafe_is_one_line(tmp_path, capsys, monkeypatch):
+    """A layer too large to allocate: SANA-FE's own std::bad_alloc becomes one line naming SANA-FE
+    and the memory, exit 2 (the limit is off, so the estimate lets it through)."""
+    from test_cli import assert_one_line_error, run_cli
+
+    place = sanafe_check._place
+
+    def huge_last_layer(*args):
+        layers = place(*args)
+        layers[-1].neurons = 2**31 - 1  # SANA-FE reserves its neurons at once: std::bad_alloc
+        return layers
+
+    monkeypatch.setattr(sanafe_check, "_place", huge_last_layer)
+    code, _, err = run_cli(capsys, "-q", "--max-memory", "0", "cross-check", "sanafe", NETX_TESTS / "tiny.net",
+                           "--input", _events(tmp_path))
+    assert code == 2
+    assert_one_line_error(code, err, "SANA-FE ran out of memory", "estimated", "available now")
+
+
+def test_progress_names_every_phase_and_step(tmp_path, capsys):
+    """With -v a log line per update: the connections, our run, SANA-FE's network and chip, each
+    step; the share done only grows and ends at the whole."""
+    from test_cli import run_cli
+
+    code, _, err = run_cli(capsys, "-v", "cross-check", "sanafe", NETX_TESTS / "tiny.net", "--input",
+                           _events(tmp_path), "--format", "json")
+    assert code == 0, err
+    lines = [line for line in err.splitlines() if line.startswith("cross-check sanafe: ")]
+    phases = ("connections of layer/2.synapse", "our run", "SANA-FE network: layer/1 -> layer/2",
+              "SANA-FE chip loaded", *(f"SANA-FE step {t}/6" for t in range(1, 7)))
+    for phase in phases:
+        assert any(phase in line for line in lines), (phase, err)
+    done = [int(line.split()[2].split("/")[0]) for line in lines]
+    assert done == sorted(done) and done[-1] == 1000, lines

@@ -37,8 +37,8 @@ def cross_check_sanafe(network: Path, input_path: Path, steps: int | None, profi
     from neuro_deploy.energy.report import format_energy
 
     check_inputs([network, input_path])
-    with progress("cross-check sanafe"):
-        result = check_file(network, input_path, steps, profile, chips)
+    with progress("cross-check sanafe") as update:  # phases and steps; refused first if it cannot fit in memory
+        result = check_file(network, input_path, steps, profile, chips, on_progress=update)
     if fmt == "json":
         click.echo(to_json(result.to_json()))
     else:

@@ -26,11 +26,18 @@ SANA-FE then counts one synaptic event per connection a message reaches, one mes
 (spiking neuron, destination core), the mesh hops of each message, and every neuron access.
 Per-layer figures come from its message and spike traces; their energies, priced with the
 architecture's figures, are checked to add up to SANA-FE's own energy breakdown.
+
+The cost: SANA-FE holds about 1 KB per connection (5.7 million on the 16x16 VLIFNet), so the
+replay's peak is estimated from the network before anything is built (`sanafe_cost`) and refused
+in one line above the memory limit; a `std::bad_alloc` that happens anyway is one line too, and
+every phase (connections, our run, SANA-FE's network and chip, each step) reports progress.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
+import importlib.util
 import io
 import math
 import os
@@ -45,8 +52,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from neuro_deploy.common import memory
+from neuro_deploy.common.progress import Update
 from neuro_deploy.counting.counts import Counts
 from neuro_deploy.counting.run import run_input, simulate_and_count
+from neuro_deploy.crosscheck.sanafe_cost import (CHIP_CORES, PER_CORE, TILE_CORES, ReplaySize, check_memory,
+                                                 estimate_bytes, phase_seconds, replay_size)
 from neuro_deploy.energy.profiles import Profile, load_profile
 from neuro_deploy.energy.report import layer_terms, price
 from neuro_deploy.errors import NeuroDeployError
@@ -58,8 +69,15 @@ from neuro_deploy.ir.quantized import Drive
 #: energy terms set side by side (pJ); ours from the profile, SANA-FE's from its architecture
 TERMS = ("synapse", "neuron", "spike", "message", "noc")
 SOMA, INPUT_SOMA = "loihi_lif", "loihi_inputs"
-CHIP_CORES = 128  # the bundled loihi.yaml: 32 tiles of 4 cores, as Loihi 1
 SYNAPSE_UNITS = {"conv": "loihi_conv_synapse", "sparse": "loihi_sparse_synapse", "dense": "loihi_dense_synapse"}
+MISSING = "the SANA-FE cross-check needs SANA-FE: pip install neuro-deploy[sanafe]"
+CONNECT_CHUNK = 1 << 18  # connections handed to SANA-FE per call: bounds the Python list of pairs
+
+
+def _require_sanafe() -> None:
+    """A one-line error now if SANA-FE is missing, without importing it (the memory check comes first)."""
+    if importlib.util.find_spec("sanafe") is None:
+        raise NeuroDeployError(MISSING)
 
 
 def _sanafe() -> Any:
@@ -67,8 +85,46 @@ def _sanafe() -> Any:
     try:
         import sanafe
     except ImportError:
-        raise NeuroDeployError("the SANA-FE cross-check needs SANA-FE: pip install neuro-deploy[sanafe]") from None
+        raise NeuroDeployError(MISSING) from None
     return sanafe
+
+
+@contextlib.contextmanager
+def _out_of_memory(size: ReplaySize) -> Iterator[None]:
+    """SANA-FE's `std::bad_alloc` (a MemoryError through pybind11), and ours, as one line."""
+    try:
+        yield
+    except MemoryError:
+        raise NeuroDeployError(
+            f"SANA-FE ran out of memory replaying {size.neurons:,} neurons and {size.synapses:,} synapses "
+            f"(estimated {memory.format_size(estimate_bytes(size))}; {memory.format_size(memory.available())} "
+            "available now): free memory or replay a smaller network") from None
+
+
+class _Progress:
+    """One bar over the replay's phases, in thousandths of the whole, each phase weighted by its
+    estimated seconds (`phase_seconds`) so the bar moves with the time spent and its ETA holds."""
+
+    WHOLE = 1000
+
+    def __init__(self, update: Update | None, size: ReplaySize) -> None:
+        self.update = update or (lambda done, total, status="": None)
+        self.phases = phase_seconds(size)  # phase: (seconds, items)
+        self.total = sum(seconds for seconds, _ in self.phases.values())
+        self.items = dict.fromkeys(self.phases, 0.0)  # items done per phase
+
+    def advance(self, phase: str, items: float, status: str) -> None:
+        """`items` more of `phase` are done."""
+        seconds, count = self.phases[phase]
+        self.items[phase] = min(count, self.items[phase] + items)
+        done = sum(s * self.items[p] / max(n, 1) for p, (s, n) in self.phases.items())
+        self.update(round(self.WHOLE * done / max(self.total, 1e-9), 6), self.WHOLE, status)  # 1000, not 999.99
+
+    def our_run(self) -> Update:
+        """An `on_tile` for our run: its tiles done so far."""
+        def on_tile(done: float, total: int, status: str = "") -> None:
+            self.advance("our run", done - self.items["our run"], f"our run: tile {int(done)}/{total}")
+        return on_tile
 
 
 @dataclass
@@ -147,24 +203,32 @@ class SanafeCheck:
 
 # ---- the architecture ---------------------------------------------------------------------------
 
-def _architecture(sanafe: Any, chips: int) -> tuple[Any, dict[str, float], int]:
+def _architecture(sanafe: Any, chips: int, input_cores: set[int]) -> tuple[Any, dict[str, float]]:
     """SANA-FE's bundled Loihi (one chip: 32 tiles of 4 cores in an 8x4 mesh), `chips` of them side by
     side in one mesh as SANA-FE's own `arch/loihi_large.yaml` does (a hop between chips is priced as a
-    hop within one); its per-event energies (pJ) and neurons per core, read from the file SANA-FE
-    loads, so the per-layer prices are the simulator's own."""
+    hop within one); its per-event energies (pJ), read from the file SANA-FE loads, so the per-layer
+    prices are the simulator's own. Only the tiles holding `input_cores` keep the file's 1024 input
+    somas a core: they cost nothing per event but 13.5 KB each to build, 1.8 GB a chip."""
     import yaml
 
     data = yaml.safe_load((files("sanafe.examples") / "loihi.yaml").read_text())
     arch = data["architecture"]
     tile = arch["tile"][0]
     base, count = tile["name"].split("[")[0], int(tile["name"].split("..")[1].rstrip("]")) + 1
+    core = tile["core"][0]
+    if (int(core["attributes"]["max_neurons_supported"]), len(range(*_span(core["name"])))) != (PER_CORE, TILE_CORES):
+        raise NeuroDeployError("SANA-FE's Loihi cores changed (neurons a core, cores a tile): the replay's "
+                               "placement and memory estimate no longer hold")
     arch["attributes"]["width"] *= chips
-    tile["name"] = f"{base}[0..{count * chips - 1}]"
+    lean = copy.deepcopy(tile)
+    lean["core"][0]["soma"] = [u for u in core["soma"] if not u["name"].startswith(INPUT_SOMA)]
+    with_inputs = {c // TILE_CORES for c in input_cores}
+    arch["tile"] = [{**copy.deepcopy(tile if t in with_inputs else lean), "name": f"{base}[{t}..{t}]"}
+                    for t in range(count * chips)]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "loihi.yaml"
         path.write_text(yaml.safe_dump(data))
         loaded = sanafe.load_arch(str(path))
-    core = tile["core"][0]
     units = {u["name"]: u["attributes"] for section in ("soma", "synapse", "axon_in", "axon_out")
              for u in core[section]}
     pj = {f"hop_{d}": tile["attributes"][f"energy_{d}_hop"] * 1e12 for d in ("north", "south", "east", "west")}
@@ -173,15 +237,15 @@ def _architecture(sanafe: Any, chips: int) -> tuple[Any, dict[str, float], int]:
     pj.update(access=soma["energy_access_neuron"] * 1e12, update=soma["energy_update_neuron"] * 1e12,
               spike_out=soma["energy_spike_out"] * 1e12,
               message=(units["loihi_out"]["energy_message_out"] + units["loihi_in"]["energy_message_in"]) * 1e12)
-    if any(v for k, v in units[f"{INPUT_SOMA}[0..1023]"].items() if k.startswith("energy")):
+    if any(v for k, v in units[f"{INPUT_SOMA}[0..{PER_CORE - 1}]"].items() if k.startswith("energy")):
         raise NeuroDeployError("SANA-FE's Loihi input somas are no longer free: this replay would charge the input")
-    return loaded, pj, int(core["attributes"]["max_neurons_supported"])
+    return loaded, pj
 
 
-def cores_needed(net: NetworkFile, per_core: int = 1024) -> int:
-    """Cores the replay takes: every layer on cores of its own."""
-    graph = net.quantized.graph
-    return sum(-(-int(np.prod(graph.nodes[n].shape)) // per_core) for n in net.quantized.layers)
+def _span(name: str) -> tuple[int, int]:
+    """`'loihi_core[0..3]'` -> `(0, 4)`."""
+    first, last = name.split("[")[1].rstrip("]").split("..")
+    return int(first), int(last) + 1
 
 
 # ---- connections: our synapses as (source, destination) neuron pairs ---------------------------
@@ -225,7 +289,8 @@ def connections(syn: Synapse, mantissa: np.ndarray, src_shape: tuple[int, ...], 
 
 # ---- our run: counts and every layer's event masks -----------------------------------------------
 
-def record(net: NetworkFile, x: np.ndarray, drive: Drive | None = None) -> tuple[Counts, list[dict[str, np.ndarray]]]:
+def record(net: NetworkFile, x: np.ndarray, drive: Drive | None = None, on_tile: Update | None = None
+           ) -> tuple[Counts, list[dict[str, np.ndarray]]]:
     """Our counts of one run, and per tile every layer's `[steps, neurons]` mask of non-zero payloads."""
     q = net.quantized
     steps = drive.steps if q.free_running and drive is not None else int(net.meta["steps"])
@@ -238,7 +303,7 @@ def record(net: NetworkFile, x: np.ndarray, drive: Drive | None = None) -> tuple
         active = np.asarray(payload).reshape(payload.shape[0], -1) != 0
         masks[tile][layer][first:first + active.shape[0]] |= active
 
-    counts = simulate_and_count(net, x, "fast", drive=drive, also=mark)[1]
+    counts = simulate_and_count(net, x, "fast", drive=drive, also=mark, on_tile=on_tile)[1]
     return counts, [masks[k] for k in sorted(masks)]
 
 
@@ -268,8 +333,9 @@ class _Layer:
     incoming: list[tuple[str, str, np.ndarray, np.ndarray]]  # (source, unit, pre, post)
 
 
-def _plan(net: NetworkFile, per_core: int, chip_cores: int) -> list[_Layer]:
-    """Every layer on cores of its own, in file order, and its incoming connections."""
+def _place(net: NetworkFile, per_core: int, chip_cores: int) -> list[_Layer]:
+    """Every layer on cores of its own, in file order (no connections yet: this is the cheap check that
+    the network can be replayed at all)."""
     q = net.quantized
     graph = q.graph
     layers, next_core = [], 0
@@ -286,16 +352,35 @@ def _plan(net: NetworkFile, per_core: int, chip_cores: int) -> list[_Layer]:
     if next_core > chip_cores:
         raise NeuroDeployError(f"{net.path} needs {next_core} cores with a layer per core; the replayed chip has "
                                f"{chip_cores}")
+    return layers
+
+
+def _connect(net: NetworkFile, layers: list[_Layer], progress: _Progress) -> None:
+    """Every layer's incoming connections, one synapse at a time."""
+    q = net.quantized
+    graph = q.graph
     by_name = {layer.name: layer for layer in layers}
     for syn in (n for n in graph.nodes.values() if isinstance(n, Synapse)):
         src = graph.nodes[graph.inputs(syn.name)[0]]
         dst = by_name[graph.consumers(syn.name)[0]]
         pre, post = connections(syn, q.synapses[syn.name].mantissa, src.shape, dst.neurons)
         dst.incoming.append((src.name, _unit(syn), pre, post))
-    return layers
+        progress.advance("connections", len(pre), f"connections of {syn.name}")
 
 
-def _build(sanafe: Any, layers: list[_Layer], arch: Any, per_core: int) -> Any:
+def _units(layers: list[_Layer]) -> dict[tuple[str, str], str]:
+    """`(source, destination)` layer -> the synapse unit of its connections; SANA-FE's message trace
+    names the two layers only, so two kinds between one pair would be indistinguishable."""
+    unit_of: dict[tuple[str, str], str] = {}
+    for layer in layers:
+        for src, unit, _, _ in layer.incoming:
+            if unit_of.setdefault((src, layer.name), unit) != unit:
+                raise NeuroDeployError(f"{src} reaches {layer.name} through synapses of two kinds: their SANA-FE "
+                                       "events cannot be told apart")
+    return unit_of
+
+
+def _build(sanafe: Any, layers: list[_Layer], arch: Any, per_core: int, progress: _Progress) -> Any:
     """The SANA-FE network: groups, zero-weight connections on the right synapse units, placement."""
     cores = [core for tile in arch.tiles for core in tile.cores]
     snn = sanafe.Network()
@@ -310,8 +395,11 @@ def _build(sanafe: Any, layers: list[_Layer], arch: Any, per_core: int) -> Any:
         for src, unit, pre, post in layer.incoming:
             for neuron in groups[layer.name]:  # SANA-FE takes a connection's synapse unit from its destination
                 neuron.set_attributes(default_synapse_hw_name=SYNAPSE_UNITS[unit])
-            groups[src].connect_neurons_sparse(groups[layer.name], {"w": [0.0] * len(pre)},
-                                               list(zip(pre.tolist(), post.tolist())))
+            for start in range(0, len(pre), CONNECT_CHUNK):  # in chunks: a pair costs 140 B as a Python tuple
+                part = slice(start, start + CONNECT_CHUNK)
+                groups[src].connect_neurons_sparse(groups[layer.name], {"w": np.zeros(len(pre[part]))},
+                                                   list(zip(pre[part].tolist(), post[part].tolist())))
+                progress.advance("network", len(pre[part]), f"SANA-FE network: {src} -> {layer.name}")
     for layer in layers:
         for i, neuron in enumerate(groups[layer.name]):
             if layer.is_input:  # one input soma unit per neuron: SANA-FE's input model keeps one spike train a unit
@@ -332,11 +420,12 @@ def _received(layer: _Layer, masks: dict[str, np.ndarray]) -> np.ndarray:
 
 def _replay(sanafe: Any, arch: Any, snn: Any, layers: list[_Layer], masks: dict[str, np.ndarray],
             core_layer: dict[int, str], unit_of: dict[tuple[str, str], str], pj: dict[str, float],
-            acc: dict[str, dict[str, float]], reported: dict[str, float]) -> int:
+            acc: dict[str, dict[str, float]], reported: dict[str, float], progress: _Progress, run: str) -> int:
     """Run one tile's events through SANA-FE step by step; add per-layer counts and energies to `acc`
     and SANA-FE's own breakdown to `reported`. Returns SANA-FE's count of neuron updates."""
     chip = sanafe.SpikingChip(arch)
     chip.load(snn)
+    progress.advance("load", 1, f"SANA-FE chip loaded{run}")
     steps = next(iter(masks.values())).shape[0]
     mapped = chip.mapped_neuron_groups
     for layer in (x for x in layers if x.is_input):
@@ -372,6 +461,7 @@ def _replay(sanafe: Any, arch: Any, snn: Any, layers: list[_Layer], masks: dict[
                     acc[src]["message"] += pj["message"]
                     acc[src]["noc"] += abs(dx) * pj["hop_east" if dx > 0 else "hop_west"] + \
                         abs(dy) * pj["hop_north" if dy > 0 else "hop_south"]
+            progress.advance("steps", 1, f"SANA-FE step {t + 1}/{steps}{run}")
     for layer in layers:
         fired = masks[layer.name]
         if layer.is_input:  # SANA-FE counts an input neuron that fires as updated (at no energy)
@@ -390,7 +480,7 @@ def _ours(layer: Any, profile: Profile) -> tuple[dict[str, float], dict[str, int
     """Our energies per term, priced as `build_report` prices them, and what the profile cannot price."""
     quantities = layer_terms(layer)
     groups = {"synapse": ("synops_binary", "synops_nonbinary"), "neuron": ("updates_active", "updates_inactive"),
-              "spike": ("spikes",)}  # no host MACs: `_plan` refuses host layers
+              "spike": ("spikes",)}  # no host MACs: `_place` refuses host layers
     energies, unpriced = {}, {}
     for term, keys in groups.items():
         energy, missing, _ = price({k: quantities[k] for k in keys}, profile)
@@ -400,32 +490,36 @@ def _ours(layer: Any, profile: Profile) -> tuple[dict[str, float], dict[str, int
 
 
 def cross_check(net: NetworkFile, x: np.ndarray, drive: Drive | None = None, profile: str | Path = "loihi",
-                chips: int | None = None) -> SanafeCheck:
+                chips: int | None = None, on_progress: Update | None = None) -> SanafeCheck:
     """Run `net` on `x` (as `simulate` takes it; a free-running network as `drive` says), count it, and
     replay every tile's events through SANA-FE's bundled Loihi, on `chips` chips in one mesh (default:
-    as few as hold a layer per core); ours priced on `profile`."""
-    sanafe = _sanafe()
+    as few as hold a layer per core); ours priced on `profile`. Refused before anything is built when
+    its memory estimate exceeds the limit (`sanafe_cost`); `on_progress` hears every phase."""
     prof = load_profile(profile)
     if chips is not None and chips < 1:
         raise NeuroDeployError(f"chips must be at least 1, got {chips}")
-    arch, pj, per_core = _architecture(sanafe, chips or -(-cores_needed(net) // CHIP_CORES))
-    chip_cores = sum(len(tile.cores) for tile in arch.tiles)
-    layers = _plan(net, per_core, chip_cores)
-    counts, tiles = record(net, x, drive)
-    snn = _build(sanafe, layers, arch, per_core)
-    core_layer = {core: layer.name for layer in layers for core in layer.cores}
-    unit_of: dict[tuple[str, str], str] = {}
-    for layer in layers:
-        for src, unit, _, _ in layer.incoming:
-            if unit_of.setdefault((src, layer.name), unit) != unit:
-                raise NeuroDeployError(f"{src} reaches {layer.name} through synapses of two kinds: their SANA-FE "
-                                       "events cannot be told apart")
-    acc = {layer.name: dict.fromkeys(("sanafe_synops", "sanafe_spikes", "messages", "hops", "sanafe_updates", *TERMS),
-                                     0.0) for layer in layers}
-    reported = dict.fromkeys(("synapse", "dendrite", "soma", "network", "total"), 0.0)
-    updates = sum(_replay(sanafe, arch, snn, layers, masks, core_layer, unit_of, pj, acc, reported) for masks in tiles)
-    check = SanafeCheck(net.path, prof.name, counts.steps, counts.runs, len(core_layer), chip_cores,
-                        chip_cores // CHIP_CORES, pj, reported, updates)
+    size = replay_size(net, x, drive, chips)
+    chip_cores = size.chips * CHIP_CORES
+    layers = _place(net, PER_CORE, chip_cores)
+    check_memory(net, size)
+    sanafe = _sanafe()
+    progress = _Progress(on_progress, size)
+    with _out_of_memory(size):
+        _connect(net, layers, progress)
+        counts, tiles = record(net, x, drive, progress.our_run())
+        progress.advance("our run", size.runs, "our run: counted")
+        arch, pj = _architecture(sanafe, size.chips, {c for layer in layers if layer.is_input for c in layer.cores})
+        snn = _build(sanafe, layers, arch, PER_CORE, progress)
+        core_layer = {core: layer.name for layer in layers for core in layer.cores}
+        unit_of = _units(layers)
+        acc = {layer.name: dict.fromkeys(("sanafe_synops", "sanafe_spikes", "messages", "hops", "sanafe_updates",
+                                          *TERMS), 0.0) for layer in layers}
+        reported = dict.fromkeys(("synapse", "dendrite", "soma", "network", "total"), 0.0)
+        updates = sum(_replay(sanafe, arch, snn, layers, masks, core_layer, unit_of, pj, acc, reported, progress,
+                              f" (run {k + 1}/{len(tiles)})" if len(tiles) > 1 else "")
+                      for k, masks in enumerate(tiles))
+    check = SanafeCheck(net.path, prof.name, counts.steps, counts.runs, len(core_layer), chip_cores, size.chips, pj,
+                        reported, updates)
     for plan, ours in zip(layers, counts.layers):
         a = acc[plan.name]
         energies, unpriced = _ours(ours, prof)
@@ -437,10 +531,11 @@ def cross_check(net: NetworkFile, x: np.ndarray, drive: Drive | None = None, pro
 
 
 def check_file(path: str | Path, input_path: str | Path, steps: int | None = None,
-               profile: str | Path = "loihi", chips: int | None = None) -> SanafeCheck:
+               profile: str | Path = "loihi", chips: int | None = None,
+               on_progress: Update | None = None) -> SanafeCheck:
     """The cross-check of a network file (ours or plain netx) on the input at `input_path`, as
     `neuro-deploy energy` reads it (a plain netx file: `steps` steps)."""
-    _sanafe()
+    _require_sanafe()
     net = read_network(path)
     x, drive = run_input(net, input_path, steps)
-    return cross_check(net, x, drive, profile, chips)
+    return cross_check(net, x, drive, profile, chips, on_progress)
