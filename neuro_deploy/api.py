@@ -11,6 +11,7 @@ Built on the modules the CLI runs (`convert`, `simulate`, `energy`), so both giv
 from __future__ import annotations
 
 import contextlib
+import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,7 +68,7 @@ class Network:
 
     def save(self, path: str | Path) -> Path:
         """Write the HDF5 (netx) description; later Lava runs read this file."""
-        path = Path(path)
+        path = _path_argument(path, "path")
         check_outputs([path], [self.meta.get("source", {}).get("path"), self._file.path or None])
         write_network(path, self._file.quantized, self.meta)
         self._file = NetworkFile(self._file.quantized, self.meta, str(path))
@@ -93,15 +94,16 @@ class Network:
             metrics["float"] = evaluate(run.output, expected)
         return SimulationResult(run.output, metrics, run.tiles)
 
-    def energy(self, image: np.ndarray, profiles: Iterable[str | Path] = DEFAULT_PROFILES,
+    def energy(self, image: np.ndarray, profiles: str | Path | Iterable[str | Path] | None = DEFAULT_PROFILES,
                backend: str = "fast") -> dict[str, Any]:
         """Count a run on an HxWx3 image and price it on hardware profiles (bundled names or TOML
-        paths): the report `neuro-deploy energy --format json` prints."""
+        paths; one name alone, or None for the default ones): the report `neuro-deploy energy
+        --format json` prints."""
         from neuro_deploy.counting.run import simulate_and_count
         from neuro_deploy.energy.loihi2 import priced_report
         from neuro_deploy.energy.profiles import load_profiles
 
-        loaded = load_profiles(list(profiles))  # before the run: a typo fails at once
+        loaded = load_profiles(_profile_list(profiles))  # before the run: a typo fails at once
         x = self._image(image, "image")
         with _runnable(self._file, backend) as net:
             _, counts = simulate_and_count(net, x, backend)
@@ -111,8 +113,8 @@ class Network:
         """An HxWx3 array in [0, 1] as the `(C, H, W)` float32 the simulators take."""
         channels = self.input_shape[0]
         array = np.asarray(image)
-        if array.ndim != 3 or array.shape[-1] != channels or array.dtype.kind not in "fiu":
-            raise NeuroDeployError(f"{what} must be an HxWx{channels} numeric array, got shape {array.shape} "
+        if array.ndim != 3 or array.shape[-1] != channels or array.dtype.kind not in "fiu" or array.size == 0:
+            raise NeuroDeployError(f"{what} must be a non-empty HxWx{channels} numeric array, got shape {array.shape} "
                                    f"of {array.dtype}")
         if not np.isfinite(array).all() or array.min() < 0 or array.max() > 1:
             raise NeuroDeployError(f"{what} must hold values in [0, 1]")
@@ -138,13 +140,14 @@ def convert(checkpoint: str | Path, **options: Any) -> Network:
     timesteps, strict, headroom, payload_bits, allow_violations."""
     from neuro_deploy.compile.convert import convert as run_conversion
 
+    _check_options(_path_argument(checkpoint, "checkpoint"), options)
     result = run_conversion(checkpoint, **options)
     return Network(NetworkFile(result.quantized, result.meta, ""))
 
 
 def load_network(path: str | Path) -> Network:
     """Read a `.net` file written by `neuro-deploy convert` or `Network.save`."""
-    return Network(read_network(path))
+    return Network(read_network(_path_argument(path, "path")))
 
 
 def plan(path: str | Path, skip_first: int = 0, board: str | None = None, chips: int | None = None,
@@ -153,4 +156,46 @@ def plan(path: str | Path, skip_first: int = 0, board: str | None = None, chips:
     cores per layer, chips, whether `board` (or `chips`) holds it, time per step and per image."""
     from neuro_deploy.deploy.plan import plan as make_plan
 
-    return make_plan(path, skip_first, board, chips, input_path).to_json()
+    return make_plan(_path_argument(path, "path"), skip_first, board, chips, input_path).to_json()
+
+
+# ---- arguments checked at the boundary ---------------------------------------------------------------
+
+#: `convert`'s options and the types each takes (bool is refused where a number is meant)
+OPTIONS: dict[str, tuple[type, ...]] = {
+    "arch": (str,), "calibrate": (str, os.PathLike), "size": (int,), "timesteps": (int,), "strict": (bool,),
+    "headroom": (int, float), "payload_bits": (int,), "allow_violations": (bool,)}
+
+
+def _path_argument(value: Any, name: str) -> Path:
+    """`value` as a path, or an error naming the argument: `Path(None)` or `Path(5)` would fail
+    deep inside with a TypeError about `os.fspath`."""
+    if not isinstance(value, (str, os.PathLike)) or not str(value):
+        raise NeuroDeployError(f"{name} must be a file path (str or os.PathLike), got {value!r}")
+    return Path(value)
+
+
+def _check_options(checkpoint: Path, options: dict[str, Any]) -> None:
+    """Each `convert` option known and of its type (`timesteps="4"` would fail mid-way on a comparison)."""
+    for name, value in options.items():
+        if name not in OPTIONS:
+            raise NeuroDeployError(f"convert({checkpoint}): unknown option {name!r} (options: {', '.join(OPTIONS)})")
+        types = OPTIONS[name]
+        none_allowed = name in ("arch", "calibrate", "timesteps")
+        wrong_bool = isinstance(value, bool) and bool not in types
+        if (value is None and not none_allowed) or (value is not None and (wrong_bool or not isinstance(value, types))):
+            expected = " or ".join(t.__name__ for t in types)
+            raise NeuroDeployError(f"convert({checkpoint}): {name} must be {expected}, got {value!r}")
+
+
+def _profile_list(profiles: Any) -> list[str | Path]:
+    """One profile name or path alone, a list of them, or None for the defaults: `list("loihi")`
+    would otherwise ask for the profiles 'l', 'o', 'i'..."""
+    if profiles is None:
+        return list(DEFAULT_PROFILES)
+    if isinstance(profiles, (str, os.PathLike)):
+        return [profiles]
+    items = list(profiles) if isinstance(profiles, Iterable) else None
+    if items is None or not all(isinstance(p, (str, os.PathLike)) for p in items):
+        raise NeuroDeployError(f"profiles must be a profile name or path, or a list of them, got {profiles!r}")
+    return items

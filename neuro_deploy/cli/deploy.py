@@ -107,11 +107,13 @@ def view(network: Path, output: Path | None, energy_report: Path | None, with_pl
          export_only: bool, port: int) -> None:
     """Write an ONNX view of a network file, converted or plain netx (one node per layer, edge shapes,
     every synapse attribute), and serve it with netron until Ctrl-C. Scripts use --export-only."""
-    from neuro_deploy.deploy.onnx_view import export
+    from neuro_deploy.deploy.onnx_view import check_port, export
 
     output = output or network.with_suffix(".onnx")
     check_outputs([output], [network, energy_report])
     check_inputs([network, energy_report])
+    if not export_only:
+        check_port(port)
     with progress("view", logs=False) as update:
         export(network, output, energy_report, update, with_plan)
     note(f"wrote {output}")

@@ -121,7 +121,7 @@ def compare(vlifnet_path: Path | None, esdnet_path: Path | None, deployable_path
             result = comparison.run_comparison(
                 {"vlifnet": vlifnet_path or MODELS / "vlifnet_small.pt", "esdnet": esdnet_path or MODELS / "esdnet_small.pt"},
                 deployable_path, load_profile(profile), load_profile(loihi_profile),
-                image_path or comparison.DEFAULT_IMAGE, release_size, size or 64, not no_release,
+                image_path or comparison.DEFAULT_IMAGE, release_size, 64 if size is None else size, not no_release,
                 on_stage=lambda stage: update(next(stages), 4 if no_release else 6, stage))
         data, tables, lines = result.to_json(), [comparison.comparison_table(result)], comparison.comparison_lines(result)
     if fmt == "json":
@@ -156,6 +156,7 @@ def rates_command(checkpoint: Path, data_root: Path, output: Path, size: int, li
     check_outputs([output], [checkpoint, *paths])
     ckpt = zoo.read_checkpoint(checkpoint)
     zoo.check_config(ckpt)
+    rates.check_memory(ckpt, len(paths), size)
     images = rates.load_images(paths, size)
     with progress("rates") as update:
         result = rates.measure(ckpt, str(checkpoint), images, str(data_root),

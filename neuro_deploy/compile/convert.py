@@ -28,7 +28,7 @@ from neuro_deploy.formats.netx import placement, write_network
 from neuro_deploy.frontend.capture import capture
 from neuro_deploy.ir.graph import Graph, Synapse
 from neuro_deploy.ir.quantized import Quantized
-from neuro_deploy.loihi.limits import check
+from neuro_deploy.loihi.limits import check, weight_bits
 from neuro_deploy.zoo.memory import activation_bytes
 
 BUNDLED_CALIBRATION = resources.demo_folder("input")
@@ -169,7 +169,7 @@ def quantization_report(q: Quantized) -> list[dict[str, Any]]:
         rows.append({
             "name": name,
             "kind": q.graph.nodes[name].kind,
-            "weight_bits": 8 if syns else None,
+            "weight_bits": weight_bits([s.mantissa for s in syns]),
             "weight_exp": sorted({s.exp for s in syns}),
             "clipped": max((s.clipped for s in syns), default=0.0),
             "weight_error": max((s.error for s in syns), default=0.0),

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from neuro_deploy.common import memory
 from neuro_deploy.errors import NeuroDeployError
 from neuro_deploy.formats.network_file import NetworkFile
 from neuro_deploy.formats.netx import placement
@@ -82,6 +83,10 @@ def axis_patterns(n_in: int, n_out: int, k: int, stride: int, padding: int, dila
     With upsampling (bilinear x2, align_corners False) source i reaches upsampled positions
     `2i-1 .. 2i+2` (clipped: edge replication reaches nothing new).
     """
+    # the [n_in, n_out, k] tap masks (three of bool and one of int64 at once) and [n_in, n_out] int64 codes:
+    # quadratic in the image side, so a size far beyond a tile is refused before numpy fails to allocate
+    memory.check(n_in * n_out * (11 * k + 24), f"counting a convolution's taps along a side of {n_in} pixels",
+                 "lower the image size (--size)")
     i = np.arange(n_in)
     if upsample == 1:
         lo, hi = i, i

@@ -11,18 +11,11 @@ import numpy as np
 from neuro_deploy.counting.counts import synapse_fanout
 from neuro_deploy.formats.netx import placement, read_network
 from neuro_deploy.ir.graph import Synapse
-from neuro_deploy.loihi.limits import accumulator_limit, check, neuron_process, synapse_class, worst_case_sum
+from neuro_deploy.loihi.limits import (accumulator_limit, check, neuron_process, synapse_class, weight_bits,
+                                      worst_case_sum)
 
 COLUMNS = ("index", "name", "type", "placement", "shape", "neurons", "synapses", "weight_bits", "weight_exp", "delay",
            "worst_sum", "lava", "violations")
-
-
-def mantissa_bits(mantissas: list[np.ndarray]) -> int | None:
-    """The widest signed (or, when no weight is negative, unsigned) width the mantissas need."""
-    if not mantissas:
-        return None
-    low, high = min(int(m.min()) for m in mantissas), max(int(m.max()) for m in mantissas)
-    return max(abs(low), high).bit_length() + (1 if low < 0 else 0)
 
 
 def describe(path: str | Path, skip: tuple[str, ...] = (),
@@ -48,7 +41,7 @@ def describe(path: str | Path, skip: tuple[str, ...] = (),
         delays = [int(s.delays.max()) if s.delays is not None else s.delay for s in syns]
         rows.append({"index": i, "name": name, "type": node.kind, "placement": placement(node),
                      "shape": list(shapes.get(name, node.shape)), "neurons": int(np.prod(node.shape)),
-                     "synapses": count, "weight_bits": mantissa_bits([q.synapses[s.name].mantissa for s in syns]),
+                     "synapses": count, "weight_bits": weight_bits([q.synapses[s.name].mantissa for s in syns]),
                      "weight_exp": sorted({q.synapses[s.name].exp for s in syns}),
                      "delay": max(delays, default=0),
                      "worst_sum": max((round(worst_case_sum(q, s.name) / accumulator_limit(s).high, 2) for s in syns),

@@ -17,7 +17,7 @@ with an ONNX runtime.
 from __future__ import annotations
 
 import dataclasses
-import json
+import socket
 from pathlib import Path
 from typing import Any, Callable
 
@@ -26,6 +26,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from neuro_deploy.common.atomic import atomic_path, check_inputs
+from neuro_deploy.common.jsonfile import read_json
 from neuro_deploy.deploy.plan import Plan, plan_network
 from neuro_deploy.errors import NeuroDeployError
 from neuro_deploy.formats.netx import placement, read_network
@@ -90,7 +91,7 @@ def read_energy(report_path: str | Path) -> dict[str, dict[str, Any]]:
     path = Path(report_path)
     check_inputs([path])
     try:
-        report = json.loads(path.read_text())
+        report = read_json(path)
         layers = report["layers"]
         return {str(r["name"]): {
             "energy_spikes": int(r["spikes_out"]),
@@ -124,6 +125,17 @@ def plan_summary(plan: Plan) -> str:
             f"{plan.board} ({plan.chips_available} chip(s)) {'fits' if plan.fits else 'does not fit'}")
 
 
+def _check_report_layers(reported: set[str], layers: set[str], path: str | Path) -> None:
+    """An energy report belongs to a network only if it names exactly its layers: two networks of
+    the zoo share names such as `input` and `patch_embed.proj`, so one shared name proves nothing."""
+    if reported == layers:
+        return
+    foreign, missing = sorted(reported - layers), sorted(layers - reported)
+    parts = [f"{len(foreign)} of its {len(reported)} layers are not in the network (e.g. {foreign[0]})"] if foreign else []
+    parts += [f"it lacks {len(missing)} of the network's {len(layers)} (e.g. {missing[0]})"] if missing else []
+    raise NeuroDeployError(f"the energy report is another network's, not {path}'s: {'; '.join(parts)}")
+
+
 def build_model(path: str | Path, energy: dict[str, dict[str, Any]] | None = None,
                 on_layer: Callable[[int, int], None] | None = None, with_plan: bool = False) -> onnx.ModelProto:
     """The ONNX picture of the network file at `path`, with `energy` (from `read_energy`) on its nodes
@@ -134,8 +146,8 @@ def build_model(path: str | Path, energy: dict[str, dict[str, Any]] | None = Non
     plan = plan_network(net) if with_plan else None
     planned = plan_attributes(plan) if plan is not None else {}
     order = [n for n in graph.topological() if n in q.layers]
-    if energy is not None and not set(energy) & set(order):
-        raise NeuroDeployError(f"the energy report names none of the layers of {path}: it is another network's")
+    if energy is not None:
+        _check_report_layers(set(energy), set(order), path)
     nodes, shapes = [], []
     for i, name in enumerate(order):
         if on_layer is not None:
@@ -166,6 +178,17 @@ def build_model(path: str | Path, energy: dict[str, dict[str, Any]] | None = Non
                               producer_name=net.meta.get("producer", "neuro-deploy"))
     onnx.checker.check_model(model)
     return model
+
+
+def check_port(port: int, host: str = "localhost") -> None:
+    """netron binds its port only after the export (seconds to minutes for a large network), and
+    then fails with an OSError: bind it once here first, so a port in use is refused before any work."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise NeuroDeployError(f"--port {port}: cannot serve on {host}:{port} "
+                                   f"({exc.strerror or type(exc).__name__}); give another --port") from None
 
 
 def export(path: str | Path, out: str | Path, energy_report: str | Path | None = None,

@@ -38,6 +38,7 @@ from torch import nn
 
 from neuro_deploy import zoo
 from neuro_deploy.common import resources
+from neuro_deploy.common.jsonfile import read_json
 from neuro_deploy.counting.counts import axis_patterns, mda_macs, refinement_macs, time_gate_macs
 from neuro_deploy.counting.hooks import FIRST
 from neuro_deploy.energy.profiles import Profile, Term
@@ -423,7 +424,7 @@ def _layer_rates(value: Any, where: str) -> Rate:
 
 def _read_json(path: str) -> Any:
     try:
-        return json.loads(Path(path).read_text())
+        return read_json(path)
     except FileNotFoundError:
         raise NeuroDeployError(f"--firing-rate: rates file not found: {path}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

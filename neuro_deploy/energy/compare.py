@@ -20,7 +20,7 @@ from rich import box
 from rich.table import Table
 
 from neuro_deploy import zoo
-from neuro_deploy.common import resources
+from neuro_deploy.common import memory, resources
 from neuro_deploy.compile.convert import BUNDLED_CALIBRATION, calibration_images, convert, write
 from neuro_deploy.counting.counts import Counts
 from neuro_deploy.counting.hooks import CONVENTIONS, FloatCounts, count_float
@@ -31,6 +31,7 @@ from neuro_deploy.energy.rates import weights_status
 from neuro_deploy.energy.report import format_energy
 from neuro_deploy.errors import NeuroDeployError
 from neuro_deploy.formats.netx import read_network
+from neuro_deploy.zoo.memory import activation_bytes
 
 RELEASE = {"dim": 48, "en_num_blocks": [4, 4, 8, 8], "de_num_blocks": [2, 2, 2, 2], "T": 4}
 PAPER_RATIO = 0.13  # the seed paper: VLIFNet needs 13% of ESDNet's energy
@@ -125,6 +126,18 @@ def _deploy(checkpoint: Path, image: torch.Tensor, size: int, profile: Profile) 
     return deployed
 
 
+def _check_memory(small: dict[str, Path], release_size: int | None, small_size: int) -> None:
+    """Refuse sizes whose float forward passes would not fit, before any network runs: the
+    largest of the release configurations' (when run) and the small checkpoints' activations."""
+    needs = {f"the release {arch} at {release_size}x{release_size}": activation_bytes(arch, RELEASE, 1, release_size)
+             for arch in (("vlifnet", "esdnet") if release_size is not None else ())}
+    for arch, path in small.items():
+        ckpt = zoo.read_checkpoint(path, arch)
+        needs[f"{arch} at {small_size}x{small_size}"] = activation_bytes(ckpt.arch, ckpt.config, 1, small_size)
+    what, most = max(needs.items(), key=lambda item: item[1])
+    memory.check(most, f"compare ({what})", "lower --size or --release-size, or give --no-release")
+
+
 def run_comparison(small: dict[str, Path], deployable: Path | None, profile: Profile, loihi: Profile,
                    image_path: Path = DEFAULT_IMAGE, release_size: int = 256, small_size: int = 64,
                    release: bool = True, on_stage: Callable[[str], None] = lambda _: None) -> Comparison:
@@ -136,6 +149,7 @@ def run_comparison(small: dict[str, Path], deployable: Path | None, profile: Pro
     for path in (*small.values(), *([deployable] if deployable else [])):
         if not Path(path).is_file():
             raise NeuroDeployError(f"checkpoint not found: {path}")
+    _check_memory(small, release_size if release else None, small_size)
     result = Comparison(profile=profile.name, loihi_profile=loihi.name, image=str(image_path))
     if release:
         image = calibration_images(image_path, release_size)[:1]

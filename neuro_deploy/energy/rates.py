@@ -23,12 +23,15 @@ from typing import Any, Callable
 import torch
 
 from neuro_deploy import zoo
+from neuro_deploy.common import memory
 from neuro_deploy.common.atomic import atomic_path
 from neuro_deploy.compile.convert import calibration_images
 from neuro_deploy.counting.hooks import count_float
 from neuro_deploy.data.images import IMAGE_EXTENSIONS, image_files
 from neuro_deploy.energy import analytic
 from neuro_deploy.errors import NeuroDeployError
+from neuro_deploy.zoo import IMAGE_CHANNELS
+from neuro_deploy.zoo.memory import activation_bytes
 
 
 def weights_status(ckpt: zoo.Checkpoint) -> tuple[str, bool]:
@@ -61,11 +64,24 @@ def image_paths(data: Path, limit: int | None = None) -> list[Path]:
     return paths[:limit]
 
 
+def _check_size(size: int) -> None:
+    if size <= 0 or size % 8:
+        raise NeuroDeployError(f"--size {size}: must be a positive multiple of 8 (three levels of 2x2 pixel groups)")
+
+
+def check_memory(ckpt: zoo.Checkpoint, images: int, size: int) -> None:
+    """Refuse, before any image is read, a size whose crops and one forward pass would not fit
+    (`--size 100000` is 112 GiB for one image's crop alone)."""
+    _check_size(size)
+    crops = images * IMAGE_CHANNELS * size * size * 4  # float32
+    memory.check(crops + activation_bytes(ckpt.arch, ckpt.config, 1, size),
+                 f"rates of {images} image(s) at {size}x{size}", "lower --size or --limit")
+
+
 def load_images(paths: list[Path], size: int) -> torch.Tensor:
     """`[N, 3, size, size]` centre crops (upscaled when smaller), as `compare` and `convert` crop;
     every image is read here, so an unreadable one stops the command before any measuring."""
-    if size <= 0 or size % 8:
-        raise NeuroDeployError(f"--size {size}: must be a positive multiple of 8 (three levels of 2x2 pixel groups)")
+    _check_size(size)
     return torch.cat([calibration_images(p, size) for p in paths])
 
 

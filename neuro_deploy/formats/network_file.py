@@ -10,6 +10,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from neuro_deploy.common.atomic import refuse_special_file
 from neuro_deploy.errors import NeuroDeployError
 from neuro_deploy.ir.quantized import Quantized
 
@@ -27,6 +28,7 @@ def open_hdf5(path: str | Path) -> h5py.File:
     path = Path(path)
     if path.is_dir():
         raise NeuroDeployError(f"network file {path} is a folder, not a file")
+    refuse_special_file(path)
     if not path.is_file():
         raise NeuroDeployError(f"network file not found: {path}")
     try:

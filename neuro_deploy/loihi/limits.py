@@ -59,6 +59,22 @@ LIMITS = {lim.name: lim for lim in (
           "lava/lib/dl/netx/hdf5.py:425-448, blocks/process.py:177 (netx: 62); lava/proc/sparse/models.py:351 (63)"),
 )}
 
+
+def weight_bits(mantissas: list[np.ndarray]) -> int | None:
+    """Bits of Loihi's weight field the mantissas occupy (None: no synapse): at most 8 for a file
+    within the limits. One-signed weights are magnitudes (Lava keeps the sign in the sign mode);
+    mixed-sign weights give the field's lowest bit to the sign (`weight_mixed`: -256..254 in steps
+    of 2), so even mantissas take the two's-complement width of half their values. Odd mixed-sign
+    mantissas (a plain netx file's, which netx runs with num_weight_bits=9) take their own width."""
+    if not mantissas:
+        return None
+    low, high = min(int(m.min()) for m in mantissas), max(int(m.max()) for m in mantissas)
+    if not low < 0 < high:
+        return max(-low, high).bit_length()
+    if not any(np.any(m % 2) for m in mantissas):
+        low, high = low >> 1, high >> 1
+    return max((~low).bit_length(), high.bit_length()) + 1
+
 #: Which Lava process model realises each layer kind (docs/loihi-target.md).
 NEURON_PROCESS = {
     "input": "lava.proc.io.source.RingBuffer (8-bit graded pixels; a plain netx file's integer events)",

@@ -59,8 +59,10 @@ def read_input(path: str | Path, channels: int, timesteps: int) -> np.ndarray:
     path = Path(path)
     if path.suffix.lower() == ".npy":
         x = load_array(path)
-        if x.ndim not in (3, 4):
-            raise NeuroDeployError(f"input {path} has shape {x.shape}; expected (C,H,W) or (T,C,H,W)")
+        if x.dtype.kind not in "biuf":  # numpy would cast complex values to real with only a warning
+            raise NeuroDeployError(f"input {path} holds {x.dtype} values; expected real numbers in [0, 1]")
+        if x.ndim not in (3, 4) or x.size == 0:
+            raise NeuroDeployError(f"input {path} has shape {x.shape}; expected (C,H,W) or (T,C,H,W), none of them 0")
         if x.ndim == 4 and x.shape[0] != timesteps:
             raise NeuroDeployError(f"input {path} has {x.shape[0]} frames; the network runs T={timesteps} steps")
     elif path.suffix.lower() in IMAGE_EXTENSIONS or not path.suffix:
@@ -84,7 +86,7 @@ def read_events(path: str | Path, net: NetworkFile) -> np.ndarray:
     if (x.shape != shape and x.shape[1:] != shape) or x.size == 0:
         raise NeuroDeployError(f"input {path} has shape {x.shape}; {net.path} takes {shape} values "
                                f"or (T, {', '.join(map(str, shape))}) frames")
-    if not np.issubdtype(x.dtype, np.number) and x.dtype != bool:
+    if x.dtype.kind not in "biuf":  # complex too: numpy would drop the imaginary part with only a warning
         raise NeuroDeployError(f"input {path} has dtype {x.dtype}; expected integers")
     if not np.isfinite(x).all() or np.any(x != np.round(x)) or np.abs(x).max() >= EVENT_LIMIT:
         raise NeuroDeployError(f"input {path}: expected integer values in (-{EVENT_LIMIT}, {EVENT_LIMIT}), "

@@ -25,9 +25,31 @@ __all__ = ["ARCHITECTURES", "Checkpoint", "build", "build_from", "check_config",
            "save_checkpoint", "spike_rates"]
 
 
+#: constructor arguments that count something, and the least each may be (a block count of 0 leaves a level out)
+COUNTS = {"dim": 1, "T": 1, "in_channels": 1, "out_channels": 1}
+BLOCK_COUNTS = ("en_num_blocks", "de_num_blocks")
+#: deraining reads and writes RGB images, and adds the input to the output
+IMAGE_CHANNELS = 3
+
+
+def _check_counts(arch: str, kwargs: dict[str, Any]) -> None:
+    """Refuse a width, step count or block count PyTorch would build without complaint (`dim=0`
+    makes empty layers; `T=0` fails much later, inside a forward pass or a division)."""
+    for key, least in COUNTS.items():
+        value = kwargs.get(key, least)
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise NeuroDeployError(f"bad {arch} configuration: {key}={value!r}, expected an integer >= {least}")
+    for key in BLOCK_COUNTS:
+        value = kwargs.get(key, (1,))
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
+                                                           for v in value):
+            raise NeuroDeployError(f"bad {arch} configuration: {key}={value!r}, expected a list of integers >= 0")
+
+
 def build(arch: str, **constructor_kwargs: Any) -> nn.Module:
     if arch not in ARCHITECTURES:
         raise NeuroDeployError(f"unknown architecture {arch!r} (known: {', '.join(ARCHITECTURES)})")
+    _check_counts(arch, constructor_kwargs)
     try:
         return ARCHITECTURES[arch](**constructor_kwargs)
     except (TypeError, ValueError, RuntimeError) as exc:
@@ -39,8 +61,15 @@ def check_config(ckpt: Checkpoint) -> None:
     """Refuse a configuration its weights do not fit (a `dim=4096` beside dim-8 weights would
     otherwise allocate gigabytes before any check): the network is built on the meta device,
     which costs no memory, and compared name by name and shape by shape."""
-    with torch.device("meta"):
-        skeleton = build(ckpt.arch, **ckpt.config)
+    try:
+        with torch.device("meta"):
+            skeleton = build(ckpt.arch, **ckpt.config)
+    except NeuroDeployError as exc:
+        raise NeuroDeployError(f"{ckpt.path or ckpt.arch}: {exc}") from None
+    channels = (ckpt.config.get("in_channels", IMAGE_CHANNELS), ckpt.config.get("out_channels", IMAGE_CHANNELS))
+    if channels != (IMAGE_CHANNELS, IMAGE_CHANNELS):
+        raise NeuroDeployError(f"{ckpt.path or ckpt.arch}: a network of {channels[0]} input and {channels[1]} output "
+                               f"channels; deraining runs on RGB images ({IMAGE_CHANNELS} in, {IMAGE_CHANNELS} out)")
     differences = mismatch(skeleton, ckpt.state_dict)
     if differences:
         shown = ", ".join(f"{k}={v}" for k, v in ckpt.config.items())

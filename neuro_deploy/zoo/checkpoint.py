@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from neuro_deploy.common import resources
-from neuro_deploy.common.atomic import atomic_path
+from neuro_deploy.common.atomic import atomic_path, refuse_special_file
 from neuro_deploy.errors import NeuroDeployError
 
 FORMAT = "neuro-deploy-checkpoint"
@@ -42,6 +42,7 @@ class Checkpoint:
 def _read(path: Path) -> Any:
     if path.is_dir():
         raise NeuroDeployError(f"checkpoint {path} is a folder, not a file")
+    refuse_special_file(path)
     if not path.is_file():
         raise NeuroDeployError(f"checkpoint not found: {path} (bundled models: {', '.join(resources.model_names())})")
     with path.open("rb") as f:
@@ -150,14 +151,32 @@ def _refuse_non_finite(sd: Mapping[str, torch.Tensor], path: Path) -> None:
         raise NeuroDeployError(f"{path}: weight {bad[0]}{more} holds NaN or infinite values")
 
 
+def _check_own_format(obj: Mapping[str, Any], path: Path) -> None:
+    """The project's format names its architecture and configuration instead of leaving them to be
+    inferred: a file missing either, or holding the wrong kind of value, is refused here rather than
+    failing as a KeyError (or worse, a wrong network) later."""
+    from neuro_deploy.zoo import ARCHITECTURES  # the package imports this module first
+
+    if obj.get("arch") not in ARCHITECTURES:
+        found = "no 'arch' entry" if "arch" not in obj else f"arch {obj['arch']!r}"
+        raise NeuroDeployError(f"{path}: a {FORMAT} file with {found} (expected one of {', '.join(ARCHITECTURES)})")
+    if not isinstance(obj.get("config"), Mapping) or not all(isinstance(k, str) for k in obj["config"]):
+        raise NeuroDeployError(f"{path}: a {FORMAT} file without a 'config' mapping of constructor arguments")
+    if not _is_state_dict(obj.get("state_dict")):
+        raise NeuroDeployError(f"{path}: a {FORMAT} file without a 'state_dict' (a mapping of names to tensors)")
+    if not isinstance(obj.get("meta") or {}, Mapping):
+        raise NeuroDeployError(f"{path}: a {FORMAT} file whose 'meta' is not a mapping")
+
+
 def read_checkpoint(path: str | Path, arch: str | None = None) -> Checkpoint:
     """Read any supported checkpoint, or a bundled model by name, into a `Checkpoint` (no model built yet)."""
     path = _resolve(path)
     obj = _read(path)
     if isinstance(obj, Mapping) and obj.get("format") == FORMAT:
+        _check_own_format(obj, path)
         if arch is not None and arch != obj["arch"]:
             raise NeuroDeployError(f"{path} is a {obj['arch']} checkpoint, not {arch}")
-        ckpt = Checkpoint(obj["arch"], dict(obj["config"]), dict(obj["state_dict"]), dict(obj.get("meta", {})),
+        ckpt = Checkpoint(obj["arch"], dict(obj["config"]), dict(obj["state_dict"]), dict(obj.get("meta") or {}),
                           obj.get("training_state"))
     else:
         sd = _unwrap_state_dict(obj, path)
