@@ -303,3 +303,30 @@ def test_inspect_and_convert_report_the_same_weight_bits(capsys, deployable16):
     converted = {r["name"]: r["weight_bits"] for r in quantization_report(convert(DEPLOYABLE, size=16).quantized)}
     assert inspected == converted
     assert max(v for v in inspected.values() if v is not None) == 8
+
+
+# ---- Ctrl-C during a Lava evaluation leaves no temporary folders -----------------------------------
+
+@pytest.mark.slow
+def test_ctrl_c_during_a_lava_evaluation_removes_its_temporary_folders(tmp_path, deployable16, data):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    scratch = tmp_path / "tmp"  # the command's TMPDIR: whatever it leaves is seen here, apart from others' runs
+    scratch.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "neuro_deploy", "evaluate", "--net", str(deployable16), "--data",
+                             str(data), "--backend", "lava", "--workers", "1"],
+                            env={**os.environ, "TMPDIR": str(scratch)}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None and not any(scratch.glob("neuro-deploy-lava-*")):
+        time.sleep(0.2)
+    assert any(scratch.glob("neuro-deploy-lava-*")), "the Lava run never started"
+    time.sleep(2)  # inside the run: its worker process is up
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C sends: the terminal's whole foreground group
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "interrupted" in err
+    assert list(scratch.iterdir()) == []
