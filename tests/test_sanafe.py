@@ -167,7 +167,7 @@ def test_a_replay_over_the_available_memory_is_refused(tmp_path, capsys, monkeyp
     assert_one_line_error(code, err, "SANA-FE replay", "180.0 MB memory available")
 
 
-def test_the_estimate_is_within_a_third_of_the_measured_peak(tmp_path):
+def test_the_estimate_is_within_1_5x_of_the_measured_peak(tmp_path):
     """The replay of tiny.net in a child process: its peak resident set (the kernel's, from wait4's
     rusage) against the estimate, which must be within 1.5x either way."""
     x = _events(tmp_path)
@@ -217,3 +217,15 @@ def test_progress_names_every_phase_and_step(tmp_path, capsys):
         assert any(phase in line for line in lines), (phase, err)
     done = [int(line.split()[2].split("/")[0]) for line in lines]
     assert done == sorted(done) and done[-1] == 1000, lines
+
+
+def test_a_plain_netx_file_run_for_too_many_steps_is_refused_naming_steps(tmp_path, capsys):
+    """Our run's masks (a byte per neuron and step) and fast run are in the estimate too: 10 million
+    steps of tiny.net are refused before the run starts, and the line says which option to lower."""
+    from test_cli import assert_one_line_error, run_cli
+
+    x = tmp_path / "x.npy"
+    np.save(x, np.ones((3, 16, 16), np.int32))  # one frame, repeated for every step
+    code, _, err = run_cli(capsys, "cross-check", "sanafe", NETX_TESTS / "tiny.net", "--input", x, "--steps", "10000000")
+    assert_one_line_error(code, err, "1 run(s) of 10000000 steps", "lower --steps")
+    assert code == 2

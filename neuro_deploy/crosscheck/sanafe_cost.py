@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from neuro_deploy.backends.fast import run_bytes
 from neuro_deploy.common import memory
 from neuro_deploy.common.tiling import tile_count
 from neuro_deploy.counting.counts import synapse_fanout
@@ -56,6 +57,7 @@ class ReplaySize:
     chips: int
     steps: int
     runs: int  # tiles of the image, each replayed on a fresh chip
+    fast_run_bytes: float  # our fast run's peak (`run_bytes`), before SANA-FE is built
 
     @property
     def input_cores(self) -> int:
@@ -85,22 +87,26 @@ def replay_size(net: NetworkFile, x: np.ndarray, drive: Drive | None, chips: int
         size = int(net.meta["input_shape"][-1])
         steps, runs = int(net.meta["steps"]), tile_count(x.shape[-2], x.shape[-1], size, OVERLAP)
     cores = cores_needed(net)
-    return ReplaySize(sum(sizes.values()), synapses, inputs, cores, chips or -(-cores // CHIP_CORES), steps, runs)
+    return ReplaySize(sum(sizes.values()), synapses, inputs, cores, chips or -(-cores // CHIP_CORES), steps, runs,
+                      run_bytes(q, steps if q.free_running else None))
 
 
 def estimate_bytes(size: ReplaySize) -> float:
-    """Peak resident bytes of the replay (the fast run before it is checked on its own)."""
+    """Peak resident bytes of the replay: SANA-FE's objects or, if larger, our fast run before them,
+    beside the event masks our run leaves (a byte per neuron, step and run)."""
     lean_chip_cores = size.chips * CHIP_CORES - size.input_cores
-    return (BASE_BYTES + SYNAPSE_BYTES * size.synapses + NEURON_BYTES * size.neurons
-            + size.runs * size.steps * size.neurons  # our run's event masks, a byte per neuron and step
-            + INPUT_UNIT_BYTES * PER_CORE * size.input_cores + CHIP_BYTES * lean_chip_cores / CHIP_CORES)
+    sanafe = (SYNAPSE_BYTES * size.synapses + NEURON_BYTES * size.neurons
+              + INPUT_UNIT_BYTES * PER_CORE * size.input_cores + CHIP_BYTES * lean_chip_cores / CHIP_CORES)
+    return BASE_BYTES + size.runs * size.steps * size.neurons + max(sanafe, size.fast_run_bytes)
 
 
 def check_memory(net: NetworkFile, size: ReplaySize) -> None:
     """Refuse, in one line, a replay whose estimate exceeds `--max-memory` or the memory available."""
+    lower = ("give fewer --chips" if size.chips > -(-size.cores // CHIP_CORES) else
+             "lower --steps" if net.quantized.free_running else
+             "convert the network at a smaller --size or replay a smaller input")
     memory.check(estimate_bytes(size), f"the SANA-FE replay of {net.path} ({size.neurons:,} neurons, "
-                 f"{size.synapses:,} synapses, {size.runs} run(s) of {size.steps} steps)",
-                 "convert the network at a smaller --size or replay a smaller input")
+                 f"{size.synapses:,} synapses, {size.runs} run(s) of {size.steps} steps, {size.chips} chip(s))", lower)
 
 
 #: CPU seconds per item, from the replay of the 16x16 VLIFNet (docs/cross-check-sanafe.md, "Cost"):
