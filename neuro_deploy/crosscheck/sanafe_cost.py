@@ -19,6 +19,7 @@ from neuro_deploy.backends.fast import run_bytes
 from neuro_deploy.common import memory
 from neuro_deploy.common.tiling import tile_count
 from neuro_deploy.counting.counts import synapse_fanout
+from neuro_deploy.errors import NeuroDeployError
 from neuro_deploy.formats.netx import placement
 from neuro_deploy.formats.network_file import NetworkFile
 from neuro_deploy.ir.graph import Synapse
@@ -30,7 +31,7 @@ TILE_CORES = 4
 PER_CORE = 1024  # loihi.yaml's `max_neurons_supported`; `sanafe._architecture` checks it is still so
 
 #: the Python process before the replay: interpreter, torch, neuro-deploy and SANA-FE imported, the
-#: network read (482 MB on tiny.net, 503 MB on the 16x16 VLIFNet)
+#: network read (482 MB on tiny.net, 504 MB on the 16x16 VLIFNet)
 BASE_BYTES = 550e6
 #: per connection: SANA-FE's `Connection` with its weight attribute in the `Network` (741 B on the
 #: 16x16 VLIFNet, 490 B when every neuron's connections arrive at once), its mapped copy on the chip
@@ -53,7 +54,7 @@ class ReplaySize:
     neurons: int
     synapses: int  # connections, one per (source neuron, destination neuron) pair
     input_neurons: int
-    cores: int  # a layer per core, as `sanafe._plan` places them
+    cores: int  # a layer per core, as `sanafe._place` places them
     chips: int
     steps: int
     runs: int  # tiles of the image, each replayed on a fresh chip
@@ -82,7 +83,9 @@ def replay_size(net: NetworkFile, x: np.ndarray, drive: Drive | None, chips: int
     sizes = {n: int(np.prod(graph.nodes[n].shape)) for n in q.layers}
     inputs = sum(sizes[n] for n in q.layers if placement(graph.nodes[n]) == "io")
     if q.free_running:
-        steps, runs = (drive.steps if drive is not None else int(net.meta["steps"])), 1
+        if drive is None:
+            raise NeuroDeployError(f"{net.path} is a plain netx network: its replay needs a step count")
+        steps, runs = drive.steps, 1
     else:
         size = int(net.meta["input_shape"][-1])
         steps, runs = int(net.meta["steps"]), tile_count(x.shape[-2], x.shape[-1], size, OVERLAP)
