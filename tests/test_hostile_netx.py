@@ -221,3 +221,22 @@ def test_reading_is_unchanged_by_the_checks(converted):
             assert np.array_equal(f[f"neuro_deploy/synapses/{j}/mantissa"][()], net.quantized.synapses[name].mantissa)
     with pytest.raises(NeuroDeployError, match="malformed /neuro_deploy group"):
         read_network(_edited(converted.parent, converted, lambda f: f.__delitem__("neuro_deploy/synapses/0/src")))
+
+
+def test_consistent_but_huge_layer_shapes_are_refused_before_their_bias_is_made(capsys, tmp_path):
+    """lava-dl's tiny.net with every shape scaled up consistently (input 3 x 10^5 x 10^5): the convolutions
+    check out, so the reader would broadcast a 223 GiB bias; it refuses from the memory estimate instead."""
+    from test_netx_plain import shipped
+
+    shapes = {"layer/0/shape": [3, 10**5, 10**5], "layer/1/shape": [24, 49998, 49998],
+              "layer/2/shape": [36, 24997, 24997]}
+
+    def scale(f: h5py.File) -> None:
+        for key, shape in shapes.items():
+            _replace(key, data=np.array(shape))(f)
+
+    path = _edited(tmp_path, shipped("tiny.net"), scale)
+    for name, args in _commands(tmp_path, path, True).items():
+        code, _, err = _run_capped(capsys, args)
+        assert_one_line_error(code, err, str(path), "/layer/1/bias: a layer of 59,995,200,096 neurons", "needs about")
+        assert code == 2, name

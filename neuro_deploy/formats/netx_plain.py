@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from neuro_deploy.common import memory
 from neuro_deploy.errors import NeuroDeployError
 from neuro_deploy.formats.network_file import NetworkFile, open_hdf5, read_dataset, refuse_links
 from neuro_deploy.ir.graph import LIF, Graph, Input, Node, Output, SigmaDelta, Synapse
@@ -110,7 +112,11 @@ def _neuron(config, name: str, is_input: bool, where: str) -> Block:
 
 
 def _bias(g: h5py.Group, shape: tuple[int, ...], where: str) -> np.ndarray:
-    """The per-neuron bias in file order, broadcast as the netx block's `_neuron` does it."""
+    """The per-neuron bias in file order, broadcast as the netx block's `_neuron` does it (refused
+    before it is made when a layer declares more neurons than memory holds)."""
+    neurons = math.prod(shape)
+    memory.check(neurons * np.dtype(np.int32).itemsize, f"{where}/bias: a layer of {neurons:,} neurons {list(shape)}",
+                 "check the layer shapes the file declares")
     b = _ints(g, "bias", where)
     if len(shape) == 3 and b.shape == shape[::-1]:  # per neuron, in Lava's order
         b = b.transpose(2, 1, 0)
