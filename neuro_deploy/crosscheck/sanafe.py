@@ -41,6 +41,7 @@ import importlib.util
 import io
 import math
 import os
+import resource
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -95,10 +96,12 @@ def _out_of_memory(size: ReplaySize) -> Iterator[None]:
     try:
         yield
     except MemoryError:
+        space = resource.getrlimit(resource.RLIMIT_AS)[0]  # a `ulimit -v` fails allocations long before RAM does
+        allowed = "" if space == resource.RLIM_INFINITY else f", {memory.format_size(space)} of address space allowed"
         raise NeuroDeployError(
             f"SANA-FE ran out of memory replaying {size.neurons:,} neurons and {size.synapses:,} synapses "
             f"(estimated {memory.format_size(estimate_bytes(size))}; {memory.format_size(memory.available())} "
-            "available now): free memory or replay a smaller network") from None
+            f"available now{allowed}): free memory or replay a smaller network") from None
 
 
 class _Progress:
