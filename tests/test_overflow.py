@@ -5,6 +5,8 @@ states saturated, see the same peaks, and end with the same `u` and `v` in every
 One Lava run of the bundled deployable VLIFNet at 16x16 whose first synapse is made 16 times
 stronger (its exponent raised by 4): sums wrap in synapses, LIF currents wrap, voltages saturate.
 A small NIR-converted CNN gives the normal run, where nothing overflows on either back end.
+The command line (fast back end): one warning line naming the worst synapse, exit 3 with
+--fail-on-overflow after the outputs are written, the counts in the JSON.
 """
 
 from __future__ import annotations
@@ -178,3 +180,38 @@ def test_cli_energy_carries_the_counts_and_exits_3_when_asked(capsys, tmp_path, 
     assert json.loads((tmp_path / "e.json").read_text())["overflow"] == json.loads(out)["overflow"]
     code, _, err = run_cli(capsys, "energy", over, "--input", image, "--fail-on-overflow")
     assert code == 3 and len(warnings_in(err)) == 1
+
+
+def dataset(root) -> None:
+    """Two pairs: one tile, and several blended."""
+    rng = np.random.default_rng(4)
+    for name, (h, w) in {"a.png": (16, 16), "b.png": (20, 28)}.items():
+        for folder in ("input", "target"):
+            write_image(root / folder / name, rng.random((h, w, 3)))
+
+
+def evaluate_overflow(capsys, over, data, workers: int) -> dict[str, int]:
+    """Each image's overflow count as `evaluate --format json` gives it, after one warning line."""
+    code, out, err = run_cli(capsys, "evaluate", "--net", over, "--data", data, "--workers", workers, "--format", "json")
+    assert code == 0, err
+    assert len(warnings_in(err)) == 1
+    return {r["name"]: r["overflow"] for r in json.loads(out)["images"]}
+
+
+def test_cli_evaluate_counts_each_image_and_exits_3_when_asked(capsys, tmp_path, cli_files):
+    _, over, image = cli_files
+    dataset(tmp_path / "data")
+    counts = evaluate_overflow(capsys, over, tmp_path / "data", 1)
+    code, out, _ = run_cli(capsys, "simulate", over, "--input", tmp_path / "data" / "input" / "a.png",
+                           "-o", tmp_path / "a.png", "--json")
+    assert counts["a.png"] == json.loads(out)["overflow"]["total"] > 0 and counts["b.png"] > 0
+    code, _, err = run_cli(capsys, "evaluate", "--net", over, "--data", tmp_path / "data", "--workers", 1,
+                           "-o", tmp_path / "r.csv", "--fail-on-overflow")
+    assert code == 3 and len(warnings_in(err)) == 1 and "overflow" in (tmp_path / "r.csv").read_text().splitlines()[0]
+
+
+@pytest.mark.slow
+def test_cli_evaluate_on_ray_counts_as_in_this_process(capsys, tmp_path, cli_files):
+    _, over, _ = cli_files
+    dataset(tmp_path / "data")
+    assert evaluate_overflow(capsys, over, tmp_path / "data", 2) == evaluate_overflow(capsys, over, tmp_path / "data", 1)

@@ -86,8 +86,10 @@ def simulate(network: Path, input_path: Path, target: Path | None, output: Path,
               help="--net: Ray workers [default: one per core here, or per free CPU of the --address cluster]; "
                    "1 runs in this process.")
 @click.option("--address", metavar="HOST:PORT", help="--net: run on the existing Ray cluster with this head node.")
+@fail_on_overflow_option
 def evaluate(model_path: Path | None, net_path: Path | None, arch: str | None, data_root: Path, as_json: bool,
-             backend: str, fmt: str, output: Path | None, workers: int | None, address: str | None) -> None:
+             backend: str, fmt: str, output: Path | None, workers: int | None, address: str | None,
+             fail_on_overflow: bool = False) -> None:
     """Mean PSNR/SSIM of a float model (--model) or a deployed network (--net, per image, on Ray
     workers) on a paired dataset, next to the rainy-input baseline."""
     from neuro_deploy import zoo
@@ -96,9 +98,10 @@ def evaluate(model_path: Path | None, net_path: Path | None, arch: str | None, d
     if (model_path is None) == (net_path is None):
         raise NeuroDeployError("give --model CKPT (a float model) or --net NET (a deployed network)")
     if net_path is not None:
-        _evaluate_net(net_path, data_root, backend, "json" if as_json else fmt, output, workers, address)
+        _evaluate_net(net_path, data_root, backend, "json" if as_json else fmt, output, workers, address,
+                      fail_on_overflow)
         return
-    net_only = typed_options() & {"backend", "fmt", "output", "workers", "address"}
+    net_only = typed_options() & {"backend", "fmt", "output", "workers", "address", "fail_on_overflow"}
     if net_only:
         raise NeuroDeployError(f"--{sorted(net_only)[0].replace('fmt', 'format')} applies to --net")
     with progress("evaluate") as update:
@@ -112,9 +115,11 @@ def evaluate(model_path: Path | None, net_path: Path | None, arch: str | None, d
 
 
 def _evaluate_net(net_path: Path, data_root: Path, backend: str, fmt: str, output: Path | None,
-                  workers: int | None, address: str | None) -> None:
-    """`evaluate --net`: every image in fixed point, in this process or on Ray, resumable from -o."""
+                  workers: int | None, address: str | None, fail_on_overflow: bool) -> None:
+    """`evaluate --net`: every image in fixed point, in this process or on Ray, resumable from -o;
+    one warning line when the images run now overflowed."""
     from neuro_deploy.run import evaluate as evaluate_net
+    from neuro_deploy.run.overflow import summarize
 
     job = evaluate_net.prepare(net_path, data_root, backend, address)
     results = evaluate_net.Results.open(job, output, fmt)
@@ -128,7 +133,9 @@ def _evaluate_net(net_path: Path, data_root: Path, backend: str, fmt: str, outpu
     if fmt != "table" and output is None:
         click.echo(results.render(fmt), nl=False)
         note(machine, err=True)
-        return
-    for label, scores in evaluate_net.summary(results.document()):
-        click.echo(f"{label:16s}: " + format_metrics({k: float("nan") if v is None else v for k, v in scores.items()}))
-    click.echo(f"({len(results.records)} images; {machine})")
+    else:
+        for label, scores in evaluate_net.summary(results.document()):
+            click.echo(f"{label:16s}: " + format_metrics({k: float("nan") if v is None else v
+                                                          for k, v in scores.items()}))
+        click.echo(f"({len(results.records)} images; {machine})")
+    warn_overflow(summarize(job.net.quantized, stats.overflow), fail_on_overflow)

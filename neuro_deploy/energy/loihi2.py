@@ -46,11 +46,12 @@ def report_of_file(path: str | Path, input_path: str | Path, profiles: list[Prof
 
 
 def priced_runner(profiles: list[Profile]) -> Callable[..., tuple[Simulation, dict[str, Any]]]:
-    """A run that is counted and priced on `profiles`: what `simulate --energy` hands
-    `neuro_deploy.run.simulate_file` (which may not import the stages above it)."""
+    """A run that is counted and priced on `profiles`, its overflow beside the prices as `energy` reports
+    it: what `simulate --energy` hands `neuro_deploy.run.simulate_file` (which may not import the
+    stages above it)."""
     def run(net: NetworkFile, x: np.ndarray, backend: str, keep_events: bool, on_tile: Update | None,
             **options: Any) -> tuple[Simulation, dict[str, Any]]:
         options.pop("device", None)  # counting runs on the CPU
         result, counts = simulate_and_count(net, x, backend, keep_events=keep_events, on_tile=on_tile, **options)
-        return result, priced_report(net, counts, profiles)
+        return result, {**priced_report(net, counts, profiles), "overflow": summarize(net.quantized, result.overflow)}
     return run

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from neuro_deploy.backends.overflow import Overflow
 from neuro_deploy.common.atomic import atomic_path, check_outputs
 from neuro_deploy.common.progress import Update
 from neuro_deploy.data import PairedDataset, evaluate
@@ -40,7 +41,9 @@ METRICS = ("psnr", "ssim", "psnr_y", "ssim_y")
 GROUPS = ("", "input_", "float_", "vs_float_")
 METRIC_COLUMNS = tuple(prefix + m for prefix in GROUPS for m in METRICS)
 SIZE_COLUMNS = ("width", "height", "tiles")
-COLUMNS = ("name", *SIZE_COLUMNS, *METRIC_COLUMNS, "backend", "network_sha256")
+#: per image, the values its run wrapped or saturated (neuro_deploy.run.overflow)
+COUNT_COLUMNS = (*SIZE_COLUMNS, "overflow")
+COLUMNS = ("name", *SIZE_COLUMNS, *METRIC_COLUMNS, "overflow", "backend", "network_sha256")
 FILE_FORMATS = (".json", ".csv")
 
 def check_tileable(net: NetworkFile, path: Path) -> None:
@@ -91,13 +94,14 @@ def prepare(net_path: Path, data_root: Path, backend: str, address: str | None =
 
 
 def score(name: str, rainy: np.ndarray, clean: np.ndarray, output: np.ndarray, reference: np.ndarray | None,
-          tiles: int) -> dict[str, Any]:
-    """One image's record: its size, tiles and every group's four metrics."""
+          tiles: int, overflow: int = 0) -> dict[str, Any]:
+    """One image's record: its size, tiles, the values its run wrapped or saturated (`overflow`) and
+    every group's four metrics."""
     pairs = {"": (output, clean), "input_": (rainy, clean)}
     if reference is not None:
         pairs.update({"float_": (reference, clean), "vs_float_": (output, reference)})
     record: dict[str, Any] = {"name": name, "width": int(rainy.shape[1]), "height": int(rainy.shape[0]),
-                              "tiles": tiles}
+                              "tiles": tiles, "overflow": overflow}
     for prefix, (pred, target) in pairs.items():
         record.update({prefix + k: v for k, v in evaluate(pred, target).items()})
     return record
@@ -202,10 +206,10 @@ def _parse(row: dict[str, Any]) -> dict[str, Any]:
     """A record read back as it was written (floats round-trip through repr): a missing group (no
     float model) stays missing, a non-finite value (JSON null) is NaN again."""
     record: dict[str, Any] = {"name": row["name"]}
-    for key in (*SIZE_COLUMNS, *METRIC_COLUMNS):
+    for key in (*COUNT_COLUMNS, *METRIC_COLUMNS):
         if key not in row or row[key] == "":
             continue
-        record[key] = int(row[key]) if key in SIZE_COLUMNS else math.nan if row[key] is None else float(row[key])
+        record[key] = int(row[key]) if key in COUNT_COLUMNS else math.nan if row[key] is None else float(row[key])
     return record
 
 
@@ -222,6 +226,7 @@ class Stats:
     seconds: float
     workers: int
     startup: float = 0.0  # of `seconds`: until every Ray worker had read the network
+    overflow: Overflow = field(default_factory=Overflow)  # of the images run now, all summed
 
 
 def run(job: Job, results: Results, workers: int | None = None, update: Update | None = None) -> Stats:
@@ -231,8 +236,11 @@ def run(job: Job, results: Results, workers: int | None = None, update: Update |
     if not pending:
         return Stats(0, 0.0, 0)
 
-    def finish(name: str, output: np.ndarray, reference: np.ndarray | None, tiles: int) -> None:
-        results.add(score(name, *job.pair(name), output, reference, tiles))
+    overflow = Overflow()
+
+    def finish(name: str, output: np.ndarray, reference: np.ndarray | None, tiles: int, lost: Overflow) -> None:
+        overflow.add(lost)
+        results.add(score(name, *job.pair(name), output, reference, tiles, lost.total))
 
     started, startup = time.perf_counter(), 0.0
     workers = workers if workers is not None or job.address is not None else default_workers()
@@ -242,7 +250,7 @@ def run(job: Job, results: Results, workers: int | None = None, update: Update |
         from neuro_deploy.run.ray_pool import run_on_ray
 
         workers, startup = run_on_ray(job, pending, finish, workers, update)
-    return Stats(len(pending), time.perf_counter() - started, workers, startup)
+    return Stats(len(pending), time.perf_counter() - started, workers, startup, overflow)
 
 
 def _run_here(job: Job, pending: list[str], finish: Finish, update: Update | None) -> None:
@@ -258,7 +266,7 @@ def _run_here(job: Job, pending: list[str], finish: Finish, update: Update | Non
 
         result = simulate(job.net, x, job.backend, on_tile=on_tile)
         reference = None if model is None else derain_array(model, rainy, tile=job.tile, overlap=OVERLAP)
-        finish(name, result.output, reference, result.tiles)
+        finish(name, result.output, reference, result.tiles, result.overflow)
 
 
 def summary(document: dict[str, Any]) -> list[tuple[str, dict[str, float | None]]]:

@@ -8,11 +8,13 @@ from typing import Callable
 
 import numpy as np
 
+from neuro_deploy.backends.overflow import Overflow
 from neuro_deploy.data import PairedDataset
 from neuro_deploy.formats.network_file import NetworkFile
 
-#: (name, derained HxWx3, float model's HxWx3 or None, tiles): how a runner hands back one image
-Finish = Callable[[str, np.ndarray, "np.ndarray | None", int], None]
+#: (name, derained HxWx3, float model's HxWx3 or None, tiles, the run's overflow): how a runner hands
+#: back one image
+Finish = Callable[[str, np.ndarray, "np.ndarray | None", int, Overflow], None]
 
 
 @dataclass

@@ -24,6 +24,7 @@ import ray
 import torch
 from ray.exceptions import RayTaskError
 
+from neuro_deploy.backends.overflow import Overflow
 from neuro_deploy.common.progress import Update
 from neuro_deploy.common.tiling import tiled_apply
 from neuro_deploy.errors import NeuroDeployError
@@ -99,7 +100,7 @@ class Worker:
         """Remove the network's copy: Ray ends workers without running their finalizers."""
         self._folder.cleanup()
 
-    def tiles(self, tiles: torch.Tensor) -> torch.Tensor:
+    def tiles(self, tiles: torch.Tensor) -> tuple[torch.Tensor, Overflow]:
         return run_tiles(self.net, tiles, self.backend)
 
     def reference(self, rainy: np.ndarray) -> np.ndarray:
@@ -116,6 +117,7 @@ class _Image:
     width: int
     outputs: list[torch.Tensor | None]
     reference: np.ndarray | None = None
+    overflow: Overflow = field(default_factory=Overflow)  # of the tiles back so far
     waiting: int = 0  # tasks (tile batches and the float model's image) not back yet
     batches: int = 1  # tasks in all
 
@@ -207,12 +209,13 @@ class _Scheduler:
             if k < 0:
                 image.reference = _get(ref)
             else:
-                batch = _get(ref)
+                batch, overflow = _get(ref)
                 image.outputs[k:k + len(batch)] = batch.split(1)
+                image.overflow.add(overflow)
             image.waiting -= 1
             if not image.waiting:
                 del self.opened[name]
-                finish(name, image.merged(self.job.tile), image.reference, len(image.outputs))
+                finish(name, image.merged(self.job.tile), image.reference, len(image.outputs), image.overflow)
                 self.done += 1
             self._submit()
             if update is not None:

@@ -247,12 +247,20 @@ def lava_tile(net: NetworkFile, image: np.ndarray, on_step: Callable[[int, int],
     return out, run.events, run.overflow
 
 
-def run_tiles(net: NetworkFile, tiles: torch.Tensor, backend: str = "fast", device: str = "cpu") -> torch.Tensor:
+def run_tiles(net: NetworkFile, tiles: torch.Tensor, backend: str = "fast", device: str = "cpu"
+              ) -> tuple[torch.Tensor, Overflow]:
     """Single images' tiles `[k, C, S, S]`: their results before clamping, as `simulate` computes
-    them, so tiles run anywhere (e.g. on Ray workers) blend into `simulate`'s image."""
+    them, so tiles run anywhere (e.g. on Ray workers) blend into `simulate`'s image; and the
+    overflow of their runs."""
+    overflow = Overflow()
     if backend == "lava":
-        return torch.stack([lava_tile(net, tile.numpy())[0] for tile in tiles]).float()
-    return run_fixed(net.quantized, tiles, device=device).float()
+        runs = [lava_tile(net, tile.numpy()) for tile in tiles]
+        for _, _, tile_overflow in runs:
+            overflow.add(tile_overflow)
+        return torch.stack([out for out, _, _ in runs]).float(), overflow
+    counter = OverflowCounter()
+    out = run_fixed(net.quantized, tiles, device=device, counter=counter).float()
+    return out, counter.result
 
 
 def _simulate_free(net: NetworkFile, x: np.ndarray, backend: str, drive: Drive, keep_events: bool,
