@@ -3,6 +3,7 @@ process, on a local Ray instance and on a two-node Ray cluster, with the same nu
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import shutil
@@ -11,6 +12,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -329,3 +331,70 @@ def test_bad_input_is_one_line_before_any_work(case, net16, data, single, tmp_pa
     assert code == 2
     assert_one_line_error(code, err, *fragments)
     assert not started and not ray.is_initialized()
+
+
+class _QuietHandler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        """Not on stderr, where the test reads the command's one line."""
+
+
+@pytest.fixture
+def not_a_ray_head(request):
+    """The address of something that is not a Ray head node, by `request.param`: an HTTP server, a
+    port that accepts connections and stays silent, a Ray Client address, a 300-character host."""
+    kind = request.param
+    if kind in ("ray client", "long host name"):
+        yield "ray://127.0.0.1:10001" if kind == "ray client" else "h" * 300 + ":6379"
+        return
+    if kind == "http server":
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _QuietHandler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        yield f"127.0.0.1:{server.server_address[1]}"
+        server.shutdown()
+        server.server_close()
+        return
+    with socket.socket() as silent:  # the kernel accepts connections into the backlog; nobody answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        yield f"127.0.0.1:{silent.getsockname()[1]}"
+
+
+@pytest.mark.parametrize("not_a_ray_head, fragments", [
+    ("http server", ("not a Ray head node", "it answered", "not gRPC")),
+    ("silent port", ("did not answer within", "not a Ray head node")),
+    ("ray client", ("ray://", "client mode", "HOST:PORT")),
+    ("long host name", ("300 characters", "not a valid host name")),
+], indirect=["not_a_ray_head"])
+def test_address_of_no_ray_head_is_one_line_before_ray(not_a_ray_head, fragments, net16, data, capsys, monkeypatch):
+    started = []
+    monkeypatch.setattr(ray, "init", lambda *a, **k: started.append(1))  # would wait for a GCS for minutes
+    code, _, err = run_cli(capsys, "evaluate", "--net", net16, "--data", data, "--address", not_a_ray_head)
+    assert code == 2
+    assert_one_line_error(code, err, *fragments)
+    assert "Name or service not known" not in err and "idna" not in err
+    assert not started
+
+
+@pytest.mark.parametrize("case", ["more than the cores", "more than the memory"])
+def test_workers_beyond_the_machine_are_one_line_before_ray(case, net16, data, capsys, monkeypatch):
+    from neuro_deploy.common import memory
+    from neuro_deploy.run import ray_capacity
+
+    started = []
+    monkeypatch.setattr(ray, "init", lambda *a, **k: started.append(1))
+    monkeypatch.setattr(memory, "override", None)  # --max-memory's, reset when the test ends
+    if case == "more than the cores":
+        args, fragments = ["evaluate"], ("--workers 1000", f"{ray_capacity.cores()} cores", "or fewer")
+        workers = 1000
+    else:  # as many cores as workers, but memory for the instance and one worker only
+        monkeypatch.setattr(ray_capacity, "cores", lambda: 64)
+        job = evaluate_net.prepare(net16, data, "fast")
+        limit = ray_capacity.INSTANCE_BYTES + 1.5 * ray_capacity.worker_bytes(job)
+        args, fragments = ["--max-memory", str(int(limit)), "evaluate"], ("evaluate on 2 local Ray workers",
+                                                                          "lower --workers")
+        workers = 2
+    code, _, err = run_cli(capsys, *args, "--net", net16, "--data", data, "--workers", workers)
+    assert_one_line_error(code, err, *fragments)
+    assert code == 2 and not started
+    if case == "more than the memory":
+        assert ray_capacity.default_workers(job) == 1  # without --workers: as many as the memory holds

@@ -15,7 +15,6 @@ import hashlib
 import io
 import json
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,7 +85,7 @@ def prepare(net_path: Path, data_root: Path, backend: str, address: str | None =
     data = PairedDataset(data_root)
     check_pairs(data)
     if address is not None:
-        from neuro_deploy.run.ray_pool import check_reachable
+        from neuro_deploy.run.ray_address import check_reachable
 
         check_reachable(address)
     sha256 = hashlib.sha256(Path(net_path).read_bytes()).hexdigest()  # what a results file to resume must match
@@ -213,11 +212,6 @@ def _parse(row: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-def default_workers() -> int:
-    """The cores this process may use: one Ray worker each."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 @dataclass
 class Stats:
     """What a run did now (resumed images excluded), for the images-per-second figure."""
@@ -242,8 +236,14 @@ def run(job: Job, results: Results, workers: int | None = None, update: Update |
         overflow.add(lost)
         results.add(score(name, *job.pair(name), output, reference, tiles, lost.total))
 
+    if job.address is None and workers != 1:  # a local instance: as many workers as the machine holds
+        from neuro_deploy.run.ray_capacity import check_workers, default_workers
+
+        if workers is None:
+            workers = default_workers(job)
+        else:
+            check_workers(job, workers)
     started, startup = time.perf_counter(), 0.0
-    workers = workers if workers is not None or job.address is not None else default_workers()
     if workers == 1 and job.address is None:
         _run_here(job, pending, finish, update)
     else:

@@ -9,9 +9,7 @@ workers on other machines need neuro-deploy installed but not the files.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
-import socket
 import tempfile
 import time
 from collections import deque
@@ -30,6 +28,7 @@ from neuro_deploy.common.tiling import tiled_apply
 from neuro_deploy.errors import NeuroDeployError
 from neuro_deploy.formats.netx import read_network
 from neuro_deploy.run.job import Finish, Job
+from neuro_deploy.run.ray_local import QUIET, local_instance
 from neuro_deploy.run.simulate import pad_to, run_tiles
 from neuro_deploy.zoo.inference import MULTIPLE, OVERLAP, derain_array, float_model
 
@@ -37,47 +36,31 @@ from neuro_deploy.zoo.inference import MULTIPLE, OVERLAP, derain_array, float_mo
 DEPTH = 2
 #: tiles of one image per task at most: fewer round trips, and the fast back end runs them in one batch
 BATCH = 8
-#: a local instance's object store: tiles and single images, not the default 30% of memory
-LOCAL_OBJECT_STORE = 256 << 20
-
-
-def parse_address(address: str) -> tuple[str, int]:
-    """(host, port) of `--address`; anything else is refused in one line."""
-    host, sep, port = address.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise NeuroDeployError(f"--address {address!r}: expected HOST:PORT of a Ray cluster's head node")
-    return host, int(port)
-
-
-def check_reachable(address: str, timeout: float = 5.0) -> None:
-    """Refuse an address nothing listens on before Ray starts: `ray.init` would retry for minutes."""
-    host, port = parse_address(address)
-    try:
-        socket.create_connection((host, port), timeout).close()
-    except OSError as exc:
-        reason = exc.strerror or str(exc) or type(exc).__name__
-        raise NeuroDeployError(f"--address {address}: no Ray cluster reachable there ({reason})") from None
-
-
 @contextlib.contextmanager
-def connect(workers: int | None, address: str | None) -> Iterator[int]:
-    """Ray for one evaluation, yielding how many workers to start: `workers`, or one per CPU the
-    cluster at `address` has free now (it is shared). A local instance ends with the evaluation;
-    a cluster is only left."""
-    quiet = {"logging_level": logging.ERROR, "log_to_driver": False}
+def connect(workers: int | None, address: str | None) -> Iterator[tuple[int, str | None]]:
+    """Ray for one evaluation, yielding how many workers to start (`workers`, or one per CPU the
+    cluster at `address` has free now: it is shared) and the folder for their copies of the
+    network (a local instance's own; None on a cluster: the system's). A local instance ends with
+    the evaluation; a cluster is only left."""
     environ = dict(os.environ)  # ray.init sets RAY_AUTH_MODE and others, which would outlive the evaluation
     try:
-        if address is not None:
-            ray.init(address=address, **quiet)
-        else:
-            ray.init(num_cpus=workers, include_dashboard=False, object_store_memory=LOCAL_OBJECT_STORE, **quiet)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        where = f"the Ray cluster at {address}" if address else "a local Ray instance"
-        raise NeuroDeployError(f"cannot start {where}: {str(exc).splitlines()[0]}") from None
-    try:
-        yield workers or max(1, int(ray.available_resources().get("CPU", 1)))
+        with contextlib.ExitStack() as stack:
+            try:
+                if address is None:
+                    scratch: str | None = str(stack.enter_context(local_instance(workers or 1)))
+                else:
+                    stack.callback(ray.shutdown)
+                    ray.init(address=address, **QUIET)
+                    scratch = None
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                where = f"the Ray cluster at {address}" if address else "a local Ray instance"
+                raise NeuroDeployError(f"cannot start {where}: {str(exc).splitlines()[0]}") from None
+            cpus = ray.cluster_resources().get("CPU", 0)
+            if workers is not None and workers > cpus:  # its actors would wait forever for a CPU
+                raise NeuroDeployError(f"--workers {workers}: the Ray cluster at {address} has {cpus:g} CPUs "
+                                       f"in all; give --workers {int(cpus)} or fewer")
+            yield workers or max(1, int(ray.available_resources().get("CPU", 1))), scratch
     finally:
-        ray.shutdown()
         os.environ.clear()
         os.environ.update(environ)
 
@@ -86,9 +69,10 @@ def connect(workers: int | None, address: str | None) -> Iterator[int]:
 class Worker:
     """One core's worker: reads the network (and float model) once, then runs tiles and references."""
 
-    def __init__(self, blob: bytes, name: str, backend: str, model: torch.nn.Module | None, tile: int) -> None:
+    def __init__(self, blob: bytes, name: str, backend: str, model: torch.nn.Module | None, tile: int,
+                 scratch: str | None) -> None:
         torch.set_num_threads(1)  # one core per worker; results do not depend on the thread count
-        self._folder = tempfile.TemporaryDirectory(prefix="neuro_deploy_worker_")
+        self._folder = tempfile.TemporaryDirectory(prefix="neuro_deploy_worker_", dir=scratch)
         path = Path(self._folder.name) / name
         path.write_bytes(blob)  # Lava reads a file; a remote node may not have the driver's
         self.net, self.backend, self.model, self.size = read_network(path), backend, model, tile
@@ -97,7 +81,8 @@ class Worker:
         """Answers once the network is read: the end of the start-up, for the throughput figure."""
 
     def close(self) -> None:
-        """Remove the network's copy: Ray ends workers without running their finalizers."""
+        """Remove the network's copy on a cluster: Ray ends workers without running their finalizers
+        (a local instance's folder goes with the instance)."""
         self._folder.cleanup()
 
     def tiles(self, tiles: torch.Tensor) -> tuple[torch.Tensor, Overflow]:
@@ -228,13 +213,15 @@ def run_on_ray(job: Job, pending: list[str], finish: Finish, workers: int | None
     number of workers and the seconds until all of them had read the network."""
     started = time.perf_counter()
     model = float_model(job.net.meta.get("source", {}))
-    with connect(workers, job.address) as count:
+    with connect(workers, job.address) as (count, scratch):
         blob, model_ref = ray.put(job.net_path.read_bytes()), ray.put(model)
-        actors = [Worker.remote(blob, job.net_path.name, job.backend, model_ref, job.tile) for _ in range(count)]
+        actors = [Worker.remote(blob, job.net_path.name, job.backend, model_ref, job.tile, scratch)
+                  for _ in range(count)]
         try:
             ray.get([actor.ready.remote() for actor in actors])
             startup = time.perf_counter() - started
             _Scheduler(job, pending, actors, model is not None).run(finish, update)
-        finally:  # after the tasks queued on them, also when one failed
-            ray.wait([actor.close.remote() for actor in actors], num_returns=len(actors), timeout=30)
+        finally:  # on a cluster, after the tasks queued on them, also when one failed
+            if scratch is None:
+                ray.wait([actor.close.remote() for actor in actors], num_returns=len(actors), timeout=30)
     return count, startup
