@@ -232,9 +232,9 @@ def test_deeply_nested_json_is_one_line(capsys, tmp_path, deployable16):
     deep.write_text("[" * 100_000 + "]" * 100_000)
     report = tmp_path / "report.json"
     report.write_text('{"layers": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    view = ["view", deployable16, "--energy", report, "-o", tmp_path / "v.onnx", "--export-only"]
     for args, named in ((["compare", "--analytic", "--firing-rate", f"vlifnet={deep}"], deep),
-                        (["compare", "--analytic", "--firing-rate", str(deep)], deep),
-                        (["view", deployable16, "--energy", report, "-o", tmp_path / "v.onnx", "--export-only"], report)):
+                        (["compare", "--analytic", "--firing-rate", str(deep)], deep), (view, report)):
         code, stdout, err = run_cli(capsys, *args)
         assert_one_line_error(code, err, str(named), "nested too deeply")
         assert code == 2 and stdout == ""
@@ -246,7 +246,7 @@ def test_deeply_nested_json_is_one_line(capsys, tmp_path, deployable16):
 def test_api_convert_names_a_bad_checkpoint_or_option_before_reading_anything(tmp_path):
     missing = tmp_path / "missing.pt"  # never read: each error is about the argument, not the file
     for call, fragment in ((lambda: neuro_deploy.convert(None), "checkpoint must be a file path"),
-                           (lambda: neuro_deploy.convert(5), r"checkpoint must be a file path \(str or os.PathLike\), got 5"),
+                           (lambda: neuro_deploy.convert(5), r"file path \(str or os.PathLike\), got 5"),
                            (lambda: neuro_deploy.convert(missing, timesteps="4"), "timesteps must be int, got '4'"),
                            (lambda: neuro_deploy.convert(missing, size=True), "size must be int, got True"),
                            (lambda: neuro_deploy.convert(missing, headroom="2"), "headroom must be"),

@@ -131,8 +131,11 @@ def _check_report_layers(reported: set[str], layers: set[str], path: str | Path)
     if reported == layers:
         return
     foreign, missing = sorted(reported - layers), sorted(layers - reported)
-    parts = [f"{len(foreign)} of its {len(reported)} layers are not in the network (e.g. {foreign[0]})"] if foreign else []
-    parts += [f"it lacks {len(missing)} of the network's {len(layers)} (e.g. {missing[0]})"] if missing else []
+    parts = []
+    if foreign:
+        parts.append(f"{len(foreign)} of its {len(reported)} layers are not in the network (e.g. {foreign[0]})")
+    if missing:
+        parts.append(f"it lacks {len(missing)} of the network's {len(layers)} (e.g. {missing[0]})")
     raise NeuroDeployError(f"the energy report is another network's, not {path}'s: {'; '.join(parts)}")
 
 

@@ -31,7 +31,7 @@ from neuro_deploy.data.images import IMAGE_EXTENSIONS, image_files
 from neuro_deploy.energy import analytic
 from neuro_deploy.errors import NeuroDeployError
 from neuro_deploy.zoo import IMAGE_CHANNELS
-from neuro_deploy.zoo.memory import activation_bytes
+from neuro_deploy.zoo.memory import inference_bytes
 
 
 def weights_status(ckpt: zoo.Checkpoint) -> tuple[str, bool]:
@@ -74,7 +74,7 @@ def check_memory(ckpt: zoo.Checkpoint, images: int, size: int) -> None:
     (`--size 100000` is 112 GiB for one image's crop alone)."""
     _check_size(size)
     crops = images * IMAGE_CHANNELS * size * size * 4  # float32
-    memory.check(crops + activation_bytes(ckpt.arch, ckpt.config, 1, size),
+    memory.check(crops + inference_bytes(ckpt.arch, ckpt.config, (size, size)),
                  f"rates of {images} image(s) at {size}x{size}", "lower --size or --limit")
 
 
