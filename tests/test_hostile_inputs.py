@@ -215,6 +215,13 @@ def test_output_names_and_paths_too_long_are_refused_first(capsys, tmp_path, dep
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x16.npy"]  # no folder of the long path was made
 
 
+def test_simulate_energy_checks_the_names_it_derives_from_its_output(capsys, tmp_path, deployable16, x16):
+    out = tmp_path / ("a" * 246 + ".npy")  # 250 bytes: allowed, but OUT_energy.json would be 257
+    code, _, err = run_cli(capsys, "simulate", deployable16, "--input", x16, "-o", out, "--energy")
+    assert_one_line_error(code, err, "cannot write", "_energy.json", "more than the file system takes")
+    assert code == 2 and sorted(p.name for p in tmp_path.iterdir()) == ["x16.npy"]
+
+
 def test_a_name_near_the_limit_still_gets_its_temporary(tmp_path):
     from neuro_deploy.common.atomic import atomic_path
 

@@ -46,7 +46,7 @@ def simulate(network: Path, input_path: Path, target: Path | None, output: Path,
     a plain netx file (lava-dl's own networks) on an input array."""
     from neuro_deploy.energy.loihi2 import priced_runner
     from neuro_deploy.energy.profiles import load_profiles
-    from neuro_deploy.run.simulate_file import simulate_file
+    from neuro_deploy.run.simulate_file import energy_outputs, simulate_file
 
     pricing = priced_runner(load_profiles(profiles)) if with_energy else None  # a typo fails before the run
     with progress(f"simulate ({backend})") as update:
@@ -63,8 +63,7 @@ def simulate(network: Path, input_path: Path, target: Path | None, output: Path,
             if key in run.summary:
                 click.echo(f"{label}: {format_metrics(run.summary[key])}")
     if run.energy is not None:
-        show_energy(run.energy, "none" if as_json else "table", output.with_name(f"{output.stem}_energy.json"),
-                    output.with_name(f"{output.stem}_energy.png"))
+        show_energy(run.energy, "none" if as_json else "table", *energy_outputs(output))
     warn_overflow(run.summary["overflow"], fail_on_overflow)
 
 

@@ -45,12 +45,17 @@ def _check_length(path: Path) -> None:
     absolute = os.fsencode(os.path.abspath(path))
     name_max, path_max = _limit("PC_NAME_MAX", 255), _limit("PC_PATH_MAX", 4096)
     if len(absolute) >= path_max:
-        raise NeuroDeployError(f"cannot write {str(path)[:60]}...: the path is {len(absolute):,} bytes long, "
+        raise NeuroDeployError(f"cannot write {_shortened(str(path))}: the path is {len(absolute):,} bytes long, "
                                f"more than the file system takes ({path_max - 1:,})")
     longest = max(path.parts, key=lambda part: len(os.fsencode(part)), default="")
     if len(os.fsencode(longest)) > name_max:
-        raise NeuroDeployError(f"cannot write {longest[:40]}...: a name of {len(os.fsencode(longest))} bytes, "
+        raise NeuroDeployError(f"cannot write {_shortened(longest)}: a name of {len(os.fsencode(longest))} bytes, "
                                f"more than the file system takes ({name_max})")
+
+
+def _shortened(text: str) -> str:
+    """A name too long to print, as its start and its end (where the suffix tells outputs apart)."""
+    return text if len(text) <= 64 else f"{text[:40]}...{text[-20:]}"
 
 
 def _limit(name: str, default: int) -> int:

@@ -37,6 +37,12 @@ class FileRun:
     written: list[str] = field(default_factory=list)
 
 
+def energy_outputs(output: Path) -> tuple[Path, Path]:
+    """Where a priced run's report and plot go: beside `output`, named after it (checked with it
+    before the run, so a name that only its `_energy.json` pushes past the limit fails first)."""
+    return output.with_name(f"{output.stem}_energy.json"), output.with_name(f"{output.stem}_energy.png")
+
+
 def simulate_file(network: Path, input_path: Path, output: Path, *, target: Path | None = None,
                   backend: str = "fast", dump: Path | None = None, steps: int | None = None,
                   pricing: Pricing | None = None, lava_torch_conv: bool = False, device: str = "cpu",
@@ -49,7 +55,8 @@ def simulate_file(network: Path, input_path: Path, output: Path, *, target: Path
     if dump is not None and dump.suffix != ".npz":
         raise NeuroDeployError(f"--dump {dump}: expected a .npz file name")
     sim.check_device(device, backend)
-    check_outputs([output, dump], [network, input_path, target])
+    check_outputs([output, dump, *(energy_outputs(output) if pricing is not None else ())],
+                  [network, input_path, target])
     check_inputs([network, input_path])  # --target: read later, after the checks that it applies
     net = read_network(network, skip)
     if net.quantized.free_running:
