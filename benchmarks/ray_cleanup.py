@@ -4,9 +4,9 @@
 
 Converts the bundled deployable model at 16x16, cuts `--images` 24x24 pairs from the demo pair, and
 runs `neuro-deploy evaluate --net NET --data DIR --workers 2 -o R.json` in a fresh process with a
-TMPDIR of its own (every process it starts inherits it: that is how they are counted here), `--runs`
-times ended by SIGKILL and `--runs` times by SIGINT to its process group (Ctrl-C), each as soon as
-the first image is written. Prints a Markdown table: the processes alive before, the seconds until
+TMPDIR of its own (its processes: its process tree just before the signal, and any other process
+whose environment has that TMPDIR), `--runs` times ended by SIGKILL and `--runs` times by SIGINT
+to its process group (Ctrl-C), each as soon as the first image is written. Prints a Markdown table: the processes alive before, the seconds until
 none of them (and no folder of the run) is left, and for Ctrl-C the seconds until the command exited.
 """
 
@@ -26,17 +26,39 @@ from neuro_deploy.common.resources import demo_folder
 from neuro_deploy.data import read_image, write_image
 
 
-def own_processes(tmpdir: str) -> list[int]:
-    """Every process whose environment has TMPDIR=`tmpdir`."""
+def own_processes(tmpdir: str, known: set[int]) -> set[int]:
+    """The live processes of `known` (the command's tree, read before it ended), and any other whose
+    environment has TMPDIR=`tmpdir` (Ray's process titles can blank it, hence `known`)."""
     tag = f"TMPDIR={tmpdir}".encode()
-    pids = []
+    pids = set()
     for entry in Path("/proc").iterdir():
         try:
-            if entry.name.isdigit() and tag in (entry / "environ").read_bytes().split(b"\0"):
-                pids.append(int(entry.name))
+            if not entry.name.isdigit():
+                continue
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            if state != "Z" and (int(entry.name) in known or tag in (entry / "environ").read_bytes().split(b"\0")):
+                pids.add(int(entry.name))
         except OSError:
             continue
     return pids
+
+
+def tree(root: int) -> set[int]:
+    """`root` and its live descendants."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit():
+                children.setdefault(int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]), []).append(
+                    int(entry.name))
+        except OSError:
+            continue
+    found, todo = {root}, [root]
+    while todo:
+        kids = children.get(todo.pop(), [])
+        found.update(kids)
+        todo += kids
+    return found
 
 
 def one_run(net: Path, data: Path, how: signal.Signals) -> tuple[int, float, float]:
@@ -51,7 +73,7 @@ def one_run(net: Path, data: Path, how: signal.Signals) -> tuple[int, float, flo
         if proc.poll() is not None:
             raise RuntimeError(f"evaluate ended with {proc.returncode} before any image")
         time.sleep(0.02)
-    before = len(own_processes(tmpdir))
+    running = own_processes(tmpdir, tree(proc.pid))
     sent = time.monotonic()
     if how == signal.SIGKILL:
         proc.kill()
@@ -59,14 +81,14 @@ def one_run(net: Path, data: Path, how: signal.Signals) -> tuple[int, float, flo
         os.killpg(proc.pid, how)
     proc.wait()
     exited = time.monotonic() - sent
-    while own_processes(tmpdir) or any(Path(tmpdir).glob("neuro_deploy_*")):
+    while own_processes(tmpdir, running) or any(Path(tmpdir).glob("neuro_deploy_*")):
         if time.monotonic() - sent > 60:
-            raise RuntimeError(f"left after 60 s: {own_processes(tmpdir)}")
+            raise RuntimeError(f"left after 60 s: {own_processes(tmpdir, running)}")
         time.sleep(0.02)
     gone = time.monotonic() - sent
     out.unlink()
     os.rmdir(tmpdir)
-    return before, gone, exited
+    return len(running), gone, exited
 
 
 def main() -> None:

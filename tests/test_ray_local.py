@@ -24,6 +24,7 @@ from neuro_deploy.data import read_image, write_image
 from neuro_deploy.run import ray_reaper
 from neuro_deploy.run.ray_address import check_reachable
 from neuro_deploy.run.ray_local import local_instance
+from process_tree import alive, descendants
 
 #: seconds the instance's processes and folders may take to go once the command has ended
 CLEANUP = 15
@@ -115,8 +116,9 @@ def dataset(tmp_path_factory) -> Path:
     return root
 
 
-def _own_processes(tmpdir: str) -> list[int]:
-    """The command's processes and all it started (they inherit its TMPDIR)."""
+def _own_processes(tmpdir: str, known: tuple[int, ...] = ()) -> list[int]:
+    """The command's processes and all it started: those of `known` still alive, and any other
+    whose environment has its TMPDIR (Ray's process titles can blank it, hence `known`)."""
     tag = f"TMPDIR={tmpdir}".encode()
     pids = []
     for entry in Path("/proc").iterdir():
@@ -125,7 +127,7 @@ def _own_processes(tmpdir: str) -> list[int]:
                 pids.append(int(entry.name))
         except OSError:
             continue
-    return pids
+    return sorted(set(pids) | {pid for pid in known if alive(pid)})
 
 
 @pytest.fixture
@@ -175,13 +177,13 @@ def test_sigkill_mid_run_leaves_no_process_and_no_folder(command, deployable16, 
     workers = lambda: list(Path(tmpdir).glob("neuro_deploy_ray_*/neuro_deploy_worker_*"))  # noqa: E731
     _wait_for(lambda: len(workers()) == 2 or proc.poll() is not None, lambda: "the workers did not start")
     assert proc.poll() is None, proc.communicate()[1]
-    running = _own_processes(tmpdir)
+    running = tuple(_own_processes(tmpdir, (proc.pid, *descendants(proc.pid))))
     assert len(running) >= 6  # the command, its reaper, Ray's GCS and raylet, two workers
     proc.kill()  # SIGKILL: the command runs no cleanup of its own
     proc.wait()
-    _wait_for(lambda: not _own_processes(tmpdir) and not list(Path(tmpdir).glob("neuro_deploy_*")),
-              lambda: f"left after SIGKILL: {_describe(_own_processes(tmpdir))}, {list(Path(tmpdir).iterdir())}",
-              timeout=CLEANUP)
+    _wait_for(lambda: not _own_processes(tmpdir, running) and not list(Path(tmpdir).glob("neuro_deploy_*")),
+              lambda: f"left after SIGKILL: {_describe(_own_processes(tmpdir, running))}, "
+                      f"{list(Path(tmpdir).iterdir())}", timeout=CLEANUP)
 
 
 def test_ctrl_c_keeps_finished_images_and_leaves_nothing(command, deployable16, dataset, tmp_path):
@@ -189,6 +191,7 @@ def test_ctrl_c_keeps_finished_images_and_leaves_nothing(command, deployable16, 
     out = tmp_path / "r.json"
     proc = start("--net", deployable16, "--data", dataset, "--workers", "2", "-o", out)
     _wait_for(lambda: out.exists() or proc.poll() is not None, lambda: "no image finished")
+    running = tuple(_own_processes(tmpdir, (proc.pid, *descendants(proc.pid))))
     os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the whole foreground group
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
@@ -199,6 +202,6 @@ def test_ctrl_c_keeps_finished_images_and_leaves_nothing(command, deployable16, 
     assert 1 <= len(kept) < 8 and len({r["name"] for r in kept}) == len(kept)
     assert all(r["width"] == r["height"] == 24 and r["vs_float_psnr"] > 0 for r in kept)  # complete records
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]  # no temporary results file
-    _wait_for(lambda: not _own_processes(tmpdir), lambda: f"left after Ctrl-C: {_describe(_own_processes(tmpdir))}",
-              timeout=CLEANUP)
+    _wait_for(lambda: not _own_processes(tmpdir, running),
+              lambda: f"left after Ctrl-C: {_describe(_own_processes(tmpdir, running))}", timeout=CLEANUP)
     assert not list(Path(tmpdir).iterdir())  # no folder, no temporary results file

@@ -28,9 +28,12 @@ SETTLE = 3.0
 
 def members(folder: str) -> list[int]:
     """The processes whose environment names `folder` as their instance's, or that hold a file in it
-    open (every Ray process writes its log there; an agent's title can overwrite its environment)."""
+    open: every Ray process keeps its log there, and Ray's process titles (`ray::DashboardAgent`)
+    can blank the environment /proc shows (`ray._raylet.setproctitle` overwrites it with zeros)."""
     tag = f"{MARK}={folder}".encode()
-    pids = []
+    pids: list[int] = []
+    if not Path("/proc").is_dir():  # not Linux: the folder is still removed
+        return pids
     for entry in Path("/proc").iterdir():
         try:
             if entry.name.isdigit() and (tag in (entry / "environ").read_bytes().split(b"\0")
