@@ -255,11 +255,11 @@ def lif_step(u: torch.Tensor, v: torch.Tensor, a_in: torch.Tensor, vth: int, du:
     `lost`: `[wrapped currents, saturated voltages]`, counted on.
     """
     u = _decay(u, 4096 - (du + 1)) + a_in * 64
-    wrapped = (u > HALF) | (u <= -HALF)
+    if lost is not None:
+        lost[0] = lost[0] + ((u > HALF) | (u <= -HALF)).sum()
     u = torch.where(u > HALF, u - WRAP, torch.where(u <= -HALF, u + WRAP, u))
     v = _decay(v, 4096 - dv) + u + bias
     if lost is not None:
-        lost[0] = lost[0] + wrapped.sum()
         lost[1] = lost[1] + (v.abs() > HALF - 1).sum()
     v = v.clamp(-(HALF - 1), HALF - 1)
     s = v > (vth << 6)
@@ -276,6 +276,8 @@ def lif(x: torch.Tensor, vth: int, du: int, dv: int, peak: list[float] | None = 
     u = torch.zeros_like(x[0])
     v = torch.zeros_like(x[0])
     spikes = []
+    if lost is not None and not _may_overflow(x, du, dv, bias):
+        lost = None  # nothing to count: spare the window's per-step reductions
     for t, a_in in enumerate(x):
         if resets is not None and resets[t]:
             u, v = torch.zeros_like(u), torch.zeros_like(v)
@@ -287,6 +289,18 @@ def lif(x: torch.Tensor, vth: int, du: int, dv: int, peak: list[float] | None = 
             states.append((u, v))
         spikes.append(s)
     return torch.stack(spikes)
+
+
+def _may_overflow(x: torch.Tensor, du: int, dv: int, bias: torch.Tensor | int) -> bool:
+    """Whether a LIF current could wrap or a voltage saturate over the window `x`: with `r` the part
+    of a state each decay keeps (truncation keeps less), |u| stays within 64 max|a_in| / (1 - r_u)
+    and |v| within (that + max|bias|) / (1 - r_v)."""
+    keep_u, keep_v = (4096 - (du + 1)) / 4096, (4096 - dv) / 4096
+    if keep_u >= 1 or keep_v >= 1:
+        return True
+    u = 64 * magnitude(x) / (1 - keep_u)
+    b = magnitude(bias) if isinstance(bias, torch.Tensor) else abs(bias)
+    return u >= HALF - 1 or (u + b) / (1 - keep_v) >= HALF - 1
 
 
 def sigma_delta(mode: str, p: SigmaDeltaParams, x: torch.Tensor) -> torch.Tensor:
