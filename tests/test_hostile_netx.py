@@ -140,6 +140,9 @@ CONVERTED_CASES = {
     "mantissa-1e9": (_replace("neuro_deploy/synapses/0/mantissa", shape=(10**9,), dtype="i2"),
                      ["/neuro_deploy/synapses/0/mantissa declares 1,000,000,000 values"]),
     "self-link": (_self_link("neuro_deploy/synapses/0/mantissa"), ["/neuro_deploy/synapses/0/mantissa is a soft link"]),
+    "layers-not-a-group": (_replace("neuro_deploy/layers", data=np.arange(3)), ["/neuro_deploy/layers is not a group"]),
+    "fractional-source": (_replace("neuro_deploy/synapses/0/src", data=0.5),
+                          ["/neuro_deploy/synapses/0/src is 0.5, expected an integer"]),
     "self-link-root": (_self_link("neuro_deploy"), ["/neuro_deploy is a link"]),
 }
 
@@ -219,7 +222,7 @@ def test_reading_is_unchanged_by_the_checks(converted):
         for j, name in enumerate(n for n in net.quantized.graph.topological() if n in net.quantized.synapses):
             assert f[f"neuro_deploy/synapses/{j}/name"][()].decode() == name
             assert np.array_equal(f[f"neuro_deploy/synapses/{j}/mantissa"][()], net.quantized.synapses[name].mantissa)
-    with pytest.raises(NeuroDeployError, match="malformed /neuro_deploy group"):
+    with pytest.raises(NeuroDeployError, match="/neuro_deploy/synapses/0/src is missing"):
         read_network(_edited(converted.parent, converted, lambda f: f.__delitem__("neuro_deploy/synapses/0/src")))
 
 

@@ -72,7 +72,7 @@ def refuse_links(group: h5py.Group, path: str) -> list[bytes]:
 
     group.id.links.visit(visit, info=True)
     if bad:
-        kind = "an external" if group.get(bad[0], getlink=True).__class__ is h5py.ExternalLink else "a soft"
+        kind = "an external" if isinstance(group.get(bad[0], getlink=True), h5py.ExternalLink) else "a soft"
         raise NeuroDeployError(f"{path}: {group.name.rstrip('/')}/{bad[0]} is {kind} link; network files hold "
                                "only datasets and groups")
     return names

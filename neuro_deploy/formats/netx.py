@@ -159,8 +159,8 @@ def read_network(path: str | Path, skip: tuple[str, ...] = ()) -> NetworkFile:
     version = tree.get("format_version")
     if version is None:
         raise NeuroDeployError(f"{path}: /neuro_deploy/format_version is missing")
-    if version != FORMAT_VERSION:
-        raise NeuroDeployError(f"{path}: format version {version} is not supported (expected {FORMAT_VERSION})")
+    if not isinstance(version, int) or version != FORMAT_VERSION:
+        raise NeuroDeployError(f"{path}: format version {_shown(version)} is not supported (expected {FORMAT_VERSION})")
     _check_exponents(tree, path)
     try:
         net = _read_extension(_nest(tree), path)
@@ -258,46 +258,89 @@ def _mantissa(value: Any, where: str) -> np.ndarray:
     return m.astype(np.int16, copy=False)
 
 
+def _shown(value: Any) -> str:
+    """A value for a one-line message: strings quoted, arrays as lists, cut short."""
+    return (repr(value) if isinstance(value, str) else str(np.asarray(value, dtype=object).tolist()))[:60]
+
+
+class _Fields:
+    """One group's values, each taken as the type the format gives it, or refused naming its key: a
+    float where an integer belongs would be truncated, a dataset where a group belongs misread."""
+
+    def __init__(self, node: Any, where: str) -> None:
+        if not isinstance(node, dict):
+            raise NeuroDeployError(f"{where} is not a group")
+        self.node, self.where = node, where
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self.node:
+            raise NeuroDeployError(f"{self.where}/{key} is missing")
+        return self.node[key]
+
+    def group(self, key: str) -> _Fields:
+        return _Fields(self.node.get(key, {}), f"{self.where}/{key}")
+
+    def members(self, key: str) -> list[_Fields]:
+        """The numbered groups `key/0 .. key/<n-1>`, in order."""
+        group = self.group(key)
+        return [_Fields(group[str(i)], f"{group.where}/{i}") for i in range(len(group.node))]
+
+    def int(self, key: str) -> int:
+        value = self[key]
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise NeuroDeployError(f"{self.where}/{key} is {_shown(value)}, expected an integer")
+        return int(value)
+
+    def text(self, key: str) -> str:
+        value = self[key]
+        if not isinstance(value, str):
+            raise NeuroDeployError(f"{self.where}/{key} is {_shown(value)}, expected a string")
+        return value
+
+    def shape(self, key: str) -> tuple[int, ...]:
+        value = np.asarray(self[key])
+        if value.ndim != 1 or value.dtype.kind not in "iu":
+            raise NeuroDeployError(f"{self.where}/{key} is {_shown(value)}, expected a list of integers")
+        return tuple(int(v) for v in value)
+
+
 def _read_extension(ext: dict[str, Any], path: str) -> NetworkFile:
+    root = _Fields(ext, f"{path}: /neuro_deploy")
     graph = Graph()
     layers: dict[str, QLayer] = {}
     names: dict[int, str] = {}
-    ext_layers = ext["layers"]
-    for i in range(len(ext_layers)):
-        g = ext_layers[str(i)]
-        kind = g["kind"]
+    for i, g in enumerate(root.members("layers")):
+        kind = g.text("kind")
         if kind not in NODE_KINDS:
             raise NeuroDeployError(f"{path}: layer {i} has unknown kind {kind!r}")
-        node = NODE_KINDS[kind](g["name"], g["module"], **g.get("params", {}))
-        node.shape, node.steps = tuple(int(v) for v in g["shape"]), int(g["steps"])
-        node.start, node.emit = int(g["start"]), int(g["emit"])
+        node = NODE_KINDS[kind](g.text("name"), g.text("module"), **g.group("params").node)
+        node.shape, node.steps = g.shape("shape"), g.int("steps")
+        node.start, node.emit = g.int("start"), g.int("emit")
         graph.nodes[node.name] = node
         names[i] = node.name
-        quant = dict(g["quant"])
-        qparams = quant.pop("params", {})
+        quant = dict(g.group("quant").node)
+        qparams = _Fields(quant.pop("params", {}), f"{g.where}/quant/params").node
         params = PARAMS_BY_KIND[kind](**qparams) if kind in PARAMS_BY_KIND else None
         layers[node.name] = QLayer(**quant, params=params)
     synapses: dict[str, QSynapse] = {}
-    ext_syns = ext["synapses"]
-    for j in range(len(ext_syns)):
-        v = ext_syns[str(j)]
-        qs = QSynapse(_mantissa(v["mantissa"], f"{path}: /neuro_deploy/synapses/{j}"), int(v["exp"]), int(v["shift"]),
-                      float(v["clipped"]), float(v["error"]), float(v["acc_peak"]))
-        syn = Synapse(v["name"], v["module"], weight=qs.real_weight(), stride=int(v["stride"]),
-                      padding=int(v["padding"]), upsample=int(v["upsample"]), offset=int(v["offset"]),
-                      width=int(v["width"]), delay=int(v["delay"]), stage=bool(v["stage"]))
-        syn.shape, syn.steps = tuple(int(x) for x in v["shape"]), int(v["steps"])
-        syn.start, syn.emit = int(v["start"]), int(v["emit"])
+    for v in root.members("synapses"):
+        qs = QSynapse(_mantissa(v["mantissa"], v.where), v.int("exp"), v.int("shift"), float(v["clipped"]),
+                      float(v["error"]), float(v["acc_peak"]))
+        syn = Synapse(v.text("name"), v.text("module"), weight=qs.real_weight(), stride=v.int("stride"),
+                      padding=v.int("padding"), upsample=v.int("upsample"), offset=v.int("offset"),
+                      width=v.int("width"), delay=v.int("delay"), stage=bool(v["stage"]))
+        syn.shape, syn.steps = v.shape("shape"), v.int("steps")
+        syn.start, syn.emit = v.int("start"), v.int("emit")
         graph.nodes[syn.name] = syn
-        graph.edges.append(Edge(names[int(v["src"])], syn.name, 0))
-        graph.edges.append(Edge(syn.name, names[int(v["dst"])], int(v["port"])))
+        graph.edges.append(Edge(names[v.int("src")], syn.name, 0))
+        graph.edges.append(Edge(syn.name, names[v.int("dst")], v.int("port")))
         synapses[syn.name] = qs
-    source = graph.nodes[names[int(ext["output"])]]
+    source = graph.nodes[names[root.int("output")]]
     out = Output("output", "", shape=source.shape, steps=source.steps, start=source.emit, emit=source.emit)
     graph.nodes[out.name] = out
     graph.edges.append(Edge(source.name, out.name, 0))
-    meta = json.loads(ext["meta"])
-    return NetworkFile(Quantized(graph, layers, synapses, float(ext["headroom"])), meta, path)
+    meta = json.loads(root.text("meta"))
+    return NetworkFile(Quantized(graph, layers, synapses, float(root["headroom"])), meta, path)
 
 
 def tile_steps(q: Quantized) -> int:
@@ -321,5 +364,5 @@ def _check_meta(net: NetworkFile) -> None:
         if claimed is None:
             raise NeuroDeployError(f"{net.path}: /neuro_deploy/meta has no {key} (the network's is {actual})")
         if claimed != actual or isinstance(claimed, bool):
-            raise NeuroDeployError(f"{net.path}: /neuro_deploy/meta gives {key} {str(claimed)[:60]}, but the network's "
+            raise NeuroDeployError(f"{net.path}: /neuro_deploy/meta gives {key} {_shown(claimed)}, but the network's "
                                    f"is {actual}")
