@@ -187,6 +187,18 @@ def test_what_loihi_cannot_express_is_one_line_naming_the_node(tmp_path, graph, 
     assert not (tmp_path / "g.net").exists()
 
 
+def test_export_of_a_current_that_never_decays_is_one_line_and_exit_2(tmp_path):
+    """lava-dl's mnist.net ends in a layer whose current never decays: NIR's CubaLIF has no finite tau_syn."""
+    mnist = PILOTNET.parents[2] / "mnist.net"
+    if not mnist.is_file():
+        pytest.skip("lava-dl's test networks are not installed")
+    run = subprocess.run([sys.executable, "-m", "neuro_deploy", "export", str(mnist), "--nir", str(tmp_path / "m.nir")],
+                         capture_output=True, text=True)
+    assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1, run.stderr
+    assert "layer/3" in run.stderr and "never decays" in run.stderr
+    assert not (tmp_path / "m.nir").exists()
+
+
 def test_bad_input_is_one_line_and_exit_2(tmp_path):
     (tmp_path / "junk.nir").write_bytes(b"not hdf5")
     with h5py.File(tmp_path / "empty.nir", "w") as f:

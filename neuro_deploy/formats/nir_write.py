@@ -49,6 +49,9 @@ def _neuron(name: str, p, shape: tuple[int, ...], bias: np.ndarray, dt: float):
     if dv == 0:
         raise NeuroDeployError(f"layer {name}: a current-based neuron without voltage leak has no NIR form "
                                "(CubaLIF needs a finite tau_mem)")
+    if i_decay == 0:
+        raise NeuroDeployError(f"layer {name}: a current that never decays (current decay 0) has no NIR form "
+                               "(CubaLIF needs a finite tau_syn)")
     tau_syn, tau_mem = dt * 4096 / i_decay, dt * 4096 / dv
     return nir.CubaLIF(tau_syn=np.full(shape, tau_syn), tau_mem=np.full(shape, tau_mem), r=np.full(shape, tau_mem / dt),
                        v_leak=bias * 4096 / dv, v_threshold=vth, v_reset=zero, w_in=np.full(shape, tau_syn / dt))
