@@ -352,3 +352,5 @@ def test_compare_cli(capsys, tmp_path):
     code, _, err = run_cli(capsys, "compare", "--vlifnet", tmp_path / "missing.pt", "--esdnet", small["esdnet"],
                            "--deployable", small["deployable"], "--size", "16", "--no-release")
     assert_one_line_error(code, err, "missing.pt")
+    code, out, _ = run_cli(capsys, "compare", "--size", "16", "--no-release")  # the bundled models, by name
+    assert code == 0 and "vlifnet_small_deployable" in out

@@ -56,7 +56,7 @@ def energy(network: Path, input_path: Path, backend: str, profiles: tuple[str, .
 @click.option("--esdnet", "esdnet_path", type=click.Path(path_type=Path), metavar="CKPT|SPEC",
               help="ESDNet checkpoint [default: the shipped small one]; with --analytic also a specification "
                    "(dim, en, de) [default: the release].")
-@click.option("--deployable", "deployable_path", default=str(BUNDLED_DEPLOYABLE), show_default=True,
+@click.option("--deployable", "deployable_path", default=BUNDLED_DEPLOYABLE, show_default=True,
               type=click.Path(path_type=Path), help="The VLIFNet deployed for the Loihi column.")
 @click.option("--image", "image_path", type=click.Path(path_type=Path), help="Rainy image (default: the bundled one).")
 @click.option("--size", type=int, help="Input size of the small networks [default: 64]; with --analytic, of both [256].")

@@ -31,6 +31,7 @@ from neuro_deploy.energy.rates import weights_status
 from neuro_deploy.energy.report import format_energy
 from neuro_deploy.errors import NeuroDeployError
 from neuro_deploy.formats.netx import read_network
+from neuro_deploy.zoo.checkpoint import resolve_checkpoint
 from neuro_deploy.zoo.memory import inference_bytes
 
 RELEASE = {"dim": 48, "en_num_blocks": [4, 4, 8, 8], "de_num_blocks": [2, 2, 2, 2], "T": 4}
@@ -149,6 +150,8 @@ def run_comparison(small: dict[str, Path], deployable: Path | None, profile: Pro
     for size in (release_size, small_size):
         if size <= 0 or size % 8:
             raise NeuroDeployError(f"image size {size}: must be a positive multiple of 8")
+    small = {arch: resolve_checkpoint(path) for arch, path in small.items()}  # a bundled model's name, or a path
+    deployable = resolve_checkpoint(deployable) if deployable else None
     for path in (*small.values(), *([deployable] if deployable else [])):
         if not Path(path).is_file():
             raise NeuroDeployError(f"checkpoint not found: {path}")

@@ -137,7 +137,7 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _resolve(path: str | Path) -> Path:
+def resolve_checkpoint(path: str | Path) -> Path:
     """`path` itself, or the bundled model of that name when no such file exists here."""
     path = Path(path)
     return path if path.exists() else resources.bundled_model(path) or path
@@ -170,7 +170,7 @@ def _check_own_format(obj: Mapping[str, Any], path: Path) -> None:
 
 def read_checkpoint(path: str | Path, arch: str | None = None) -> Checkpoint:
     """Read any supported checkpoint, or a bundled model by name, into a `Checkpoint` (no model built yet)."""
-    path = _resolve(path)
+    path = resolve_checkpoint(path)
     obj = _read(path)
     if isinstance(obj, Mapping) and obj.get("format") == FORMAT:
         _check_own_format(obj, path)
