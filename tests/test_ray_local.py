@@ -26,8 +26,10 @@ from neuro_deploy.run.ray_address import check_reachable
 from neuro_deploy.run.ray_local import local_instance
 from process_tree import alive, descendants
 
-#: seconds the instance's processes and folders may take to go once the command has ended
-CLEANUP = 15
+#: seconds the instance's processes and folders may take to go once the command has ended: a bound
+#: against "never", not a timing (under a second measured at load 7, but killed processes need CPU to
+#: exit, and at load 49 the last one went after 14.6 s; benchmarks/README.md)
+CLEANUP = 30
 
 
 def _free_port() -> int:

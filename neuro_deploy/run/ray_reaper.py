@@ -27,9 +27,9 @@ SETTLE = 3.0
 
 
 def members(folder: str) -> list[int]:
-    """The processes whose environment names `folder` as their instance's, or that hold a file in it
-    open: every Ray process keeps its log there, and Ray's process titles (`ray::DashboardAgent`)
-    can blank the environment /proc shows (`ray._raylet.setproctitle` overwrites it with zeros)."""
+    """The processes whose environment names `folder` as their instance's, or that hold a file in the
+    folder open: every Ray process keeps its log there, and Ray's process titles (`ray::DashboardAgent`)
+    overwrite part or all of the environment /proc shows (`ray._raylet.setproctitle` writes zeros)."""
     tag = f"{MARK}={folder}".encode()
     pids: list[int] = []
     if not Path("/proc").is_dir():  # not Linux: the folder is still removed
