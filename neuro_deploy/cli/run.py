@@ -82,8 +82,8 @@ def simulate(network: Path, input_path: Path, target: Path | None, output: Path,
 @click.option("-o", "--output", type=click.Path(path_type=Path),
               help="--net: per-image results (.json or .csv), rewritten as images complete; rerun to resume.")
 @click.option("--workers", type=click.IntRange(min=1),
-              help="--net: Ray workers [default: one per core here, or per free CPU of the --address cluster]; "
-                   "1 runs in this process.")
+              help="--net: Ray workers [default: one per core here, as many as the memory holds, or per free "
+                   "CPU of the --address cluster]; 1 runs in this process.")
 @click.option("--address", metavar="HOST:PORT", help="--net: run on the existing Ray cluster with this head node.")
 @fail_on_overflow_option
 def evaluate(model_path: Path | None, net_path: Path | None, arch: str | None, data_root: Path, as_json: bool,
