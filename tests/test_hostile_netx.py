@@ -34,7 +34,8 @@ Edit = Callable[[h5py.File], None]
 
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory) -> Path:
-    """A small converted network (input 3x16x16, two conv + LIF layers, an image out) with the metadata `convert` writes."""
+    """A small converted network (input 3x16x16, two conv + LIF layers, an image out) with the
+    metadata `convert` writes."""
     g = Graph()
     rng = np.random.default_rng(0)
     g.add(Input("input", channels=3, height=16, width=16, repeat=1))
