@@ -38,7 +38,7 @@ def rainy() -> np.ndarray:
 
 def test_readme_example_runs(tmp_path, monkeypatch, capsys):
     text = (REPO / "README.md").read_text()
-    section = text[text.index("### Python API"):]
+    section = text[text.index("## Python API"):]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     monkeypatch.chdir(tmp_path)
     shutil.copy(DEMO_IN, "rain.png")

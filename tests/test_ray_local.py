@@ -100,6 +100,26 @@ def test_workers_and_servers_on_loopback_only(instance):
     assert set(addresses) <= loopback  # 127.0.0.1 (as itself or IPv4-mapped), ::1; not 0.0.0.0 or [::]
 
 
+def test_a_local_workers_temporary_files_go_into_the_instances_folder(instance, deployable16):
+    """Lava's run folders of a worker killed mid-tile are removed with the instance, not left in TMPDIR."""
+    from neuro_deploy.run.ray_pool import Worker
+
+    folder, _ = instance
+    worker = Worker.remote(Path(deployable16).read_bytes(), "m.net", "fast", None, 16, str(folder))
+    where = ray.get(worker.__ray_call__.remote(lambda self: tempfile.gettempdir()))
+    assert Path(where).parent == folder and Path(where).name.startswith("neuro_deploy_worker_")
+    ray.kill(worker)
+
+
+def test_a_long_tmpdir_puts_the_instance_where_rays_socket_paths_fit(monkeypatch):
+    from neuro_deploy.run.ray_local import SOCKET_PATH_MAX, SOCKET_TAIL, scratch_parent
+
+    monkeypatch.setattr(tempfile, "tempdir", "/tmp")
+    assert scratch_parent() == "/tmp"
+    monkeypatch.setattr(tempfile, "tempdir", "/tmp/" + "x" * (SOCKET_PATH_MAX - SOCKET_TAIL))  # one too many
+    assert scratch_parent() == "/tmp"
+
+
 def test_a_ray_head_passes_the_address_check(instance):
     check_reachable(ray.get_runtime_context().gcs_address)  # the probe `evaluate --address` makes
 

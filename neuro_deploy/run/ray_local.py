@@ -25,6 +25,7 @@ from typing import Iterator
 
 import ray
 
+from neuro_deploy.errors import NeuroDeployError
 from neuro_deploy.run import ray_reaper
 
 LOOPBACK = "127.0.0.1"
@@ -34,13 +35,16 @@ LOCAL_OBJECT_STORE = 256 << 20
 #: instance's processes)
 NO_CLUSTER = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 QUIET = {"logging_level": logging.ERROR, "log_to_driver": False}
+#: Ray keeps its sockets in the instance's folder, and a Unix socket's path stops at 107 bytes
+SOCKET_PATH_MAX = 107
+SOCKET_TAIL = len("/neuro_deploy_ray_12345678/session_2026-12-06_08-26-00_123456_1234567/sockets/plasma_store")
 
 
 @contextlib.contextmanager
 def local_instance(workers: int) -> Iterator[Path]:
     """A Ray instance with `workers` CPUs on this machine, this process its driver, for the time of
     the `with` block; yields its folder (scratch space for its workers)."""
-    folder = tempfile.mkdtemp(prefix="neuro_deploy_ray_")
+    folder = tempfile.mkdtemp(prefix="neuro_deploy_ray_", dir=scratch_parent())
     reaper = subprocess.Popen([sys.executable, "-I", ray_reaper.__file__, folder, str(os.getpid())],
                               stdin=subprocess.PIPE, start_new_session=True)
     environ = dict(os.environ)
@@ -57,6 +61,17 @@ def local_instance(workers: int) -> Iterator[Path]:
         os.environ.update(environ)
         reaper.stdin.close()  # the reaper ends what is left and removes the folder
         reaper.wait()
+
+
+def scratch_parent() -> str:
+    """Where the instance's folder goes: TMPDIR, or /tmp when TMPDIR is too long for Ray's socket paths."""
+    parent = tempfile.gettempdir()
+    if len(parent) + SOCKET_TAIL <= SOCKET_PATH_MAX:
+        return parent
+    if os.access("/tmp", os.W_OK):
+        return "/tmp"
+    raise NeuroDeployError(f"TMPDIR {parent} is too long for Ray's socket paths (at most "
+                           f"{SOCKET_PATH_MAX - SOCKET_TAIL} characters); set TMPDIR to a shorter folder")
 
 
 @contextlib.contextmanager

@@ -73,6 +73,8 @@ class Worker:
                  scratch: str | None) -> None:
         torch.set_num_threads(1)  # one core per worker; results do not depend on the thread count
         self._folder = tempfile.TemporaryDirectory(prefix="neuro_deploy_worker_", dir=scratch)
+        if scratch is not None:  # a local instance: a killed worker's Lava run folders go with the instance's
+            tempfile.tempdir = self._folder.name
         path = Path(self._folder.name) / name
         path.write_bytes(blob)  # Lava reads a file; a remote node may not have the driver's
         self.net, self.backend, self.model, self.size = read_network(path), backend, model, tile
