@@ -3,7 +3,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from neuro_deploy.common.tiling import tile_count, tile_shape, tiled_apply
+from neuro_deploy.common.tile_grid import tile_count, tile_shape
+from neuro_deploy.common.tiling import tiled_apply
 from neuro_deploy.errors import NeuroDeployError
 
 

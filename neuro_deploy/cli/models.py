@@ -27,7 +27,7 @@ def derain(model_path: Path, arch: str | None, input_path: Path, output: Path, t
     """Derain an image with the float PyTorch model (tiled, any size)."""
     from neuro_deploy import zoo
     from neuro_deploy.common import memory
-    from neuro_deploy.common.tiling import tile_shape
+    from neuro_deploy.common.tile_grid import tile_shape
     from neuro_deploy.data import evaluate, image_format, read_image, write_image
     from neuro_deploy.zoo.inference import derain_array
     from neuro_deploy.zoo.memory import inference_bytes

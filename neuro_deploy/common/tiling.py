@@ -7,6 +7,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from neuro_deploy.common.tile_grid import grid
 from neuro_deploy.errors import NeuroDeployError
 
 
@@ -17,13 +18,6 @@ def _pad_end(x: torch.Tensor, dim: int, amount: int) -> torch.Tensor:
     mode = "reflect" if amount < x.shape[dim] else "replicate"
     padding = (0, amount, 0, 0) if dim == 3 else (0, 0, 0, amount)
     return F.pad(x, padding, mode=mode)
-
-
-def _starts(n: int, tile: int, step: int) -> list[int]:
-    """Tile offsets along one axis; the last tile is clamped to end at the edge."""
-    if n <= tile:
-        return [0]
-    return list(range(0, n - tile, step)) + [n - tile]
 
 
 def _edge_distance(start: int, size: int, n: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
@@ -44,25 +38,6 @@ def _run(fn: Callable[[torch.Tensor], torch.Tensor], patch: torch.Tensor) -> tor
     if out.shape != patch.shape:
         raise NeuroDeployError(f"model output shape {tuple(out.shape)} differs from its input tile {tuple(patch.shape)}")
     return out
-
-
-def _grid(h: int, w: int, tile: int, overlap: int, multiple: int) -> tuple[list[int], list[int], int, int]:
-    """Where `tiled_apply` cuts an `h x w` image: the tiles' row and column offsets in the image padded
-    to `multiple`, and the tiles' height and width."""
-    big_h, big_w = h + -h % multiple, w + -w % multiple
-    step = tile - overlap
-    return _starts(big_h, tile, step), _starts(big_w, tile, step), min(tile, big_h), min(tile, big_w)
-
-
-def tile_shape(h: int, w: int, tile: int, multiple: int = 8) -> tuple[int, int]:
-    """The `(h, w)` every tile of an `h x w` image has (the image padded to `multiple`, cut to `tile`)."""
-    return _grid(h, w, tile, 0, multiple)[2:]
-
-
-def tile_count(h: int, w: int, tile: int, overlap: int, multiple: int = 8) -> int:
-    """How many tiles `tiled_apply` runs on an `h x w` image."""
-    ys, xs, _, _ = _grid(h, w, tile, overlap, multiple)
-    return len(ys) * len(xs)
 
 
 @torch.no_grad()
@@ -91,7 +66,7 @@ def tiled_apply(
     h, w = img.shape[-2:]
     x = _pad_end(_pad_end(img, 2, -h % multiple), 3, -w % multiple)
     big_h, big_w = x.shape[-2:]
-    ys, xs, th, tw = _grid(h, w, tile, overlap, multiple)
+    ys, xs, th, tw = grid(h, w, tile, overlap, multiple)
     total = len(ys) * len(xs)
     if total == 1:
         out = _run(fn, x)

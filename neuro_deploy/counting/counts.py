@@ -17,8 +17,9 @@ by construction. Rules (docs/energy.md):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 
 from neuro_deploy.common import memory
 from neuro_deploy.errors import NeuroDeployError
@@ -26,6 +27,9 @@ from neuro_deploy.formats.network_file import NetworkFile
 from neuro_deploy.formats.netx import placement
 from neuro_deploy.ir.graph import MDAGate, Mul, Node, Refinement, SubstepGate, Synapse, pair
 from neuro_deploy.ir.quantized import QLayer
+
+if TYPE_CHECKING:
+    import torch
 
 KINDS = ("binary", "graded", "real")
 KEYS = (*(f"in_{k}" for k in KINDS), *(f"synops_{k}" for k in KINDS), "macs", "spikes_out", "updates_active",
@@ -231,7 +235,7 @@ class RunTally:
         """The source's payloads `[steps, *shape]` from step `first`. One product of its activity
         mask with its fan-outs gives every synapse's ops and, through the column of ones, its events.
         (numpy: on a busy 2-core machine torch's threaded element-wise ops are many times slower.)"""
-        payload = payload.numpy() if isinstance(payload, torch.Tensor) else np.asarray(payload)
+        payload = payload if isinstance(payload, np.ndarray) else payload.numpy()  # a torch tensor
         steps = slice(first, first + payload.shape[0])
         if first < 0 or steps.stop > self.steps:
             raise NeuroDeployError(f"events of layer {src} cover steps {first}..{steps.stop - 1}; the run has {self.steps}")

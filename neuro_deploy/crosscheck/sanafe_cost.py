@@ -17,7 +17,7 @@ import numpy as np
 
 from neuro_deploy.backends.fast import run_bytes
 from neuro_deploy.common import memory
-from neuro_deploy.common.tiling import tile_count
+from neuro_deploy.common.tile_grid import tile_count
 from neuro_deploy.counting.counts import synapse_fanout
 from neuro_deploy.errors import NeuroDeployError
 from neuro_deploy.formats.netx import placement

@@ -327,7 +327,7 @@ def _steps_and_tiles(net: NetworkFile, counts: Counts | None, image_size: int) -
     """Steps per tile and tiles per image: a converted network runs its own steps on each tile of an
     `image_size` square image; a plain netx file runs its sample length (or the run's steps) once."""
     if not net.quantized.free_running:
-        from neuro_deploy.common.tiling import tile_count
+        from neuro_deploy.common.tile_grid import tile_count
 
         size = int(net.meta["input_shape"][-1])
         return int(net.meta["steps"]), tile_count(image_size, image_size, size, 8)

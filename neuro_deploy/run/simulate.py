@@ -13,7 +13,8 @@ import torch.nn.functional as F
 
 from neuro_deploy.backends.fast import OverflowCounter, run_bytes, run_fixed, run_free
 from neuro_deploy.backends.overflow import Overflow
-from neuro_deploy.common.tiling import tile_count, tiled_apply
+from neuro_deploy.common.tile_grid import tile_count
+from neuro_deploy.common.tiling import tiled_apply
 from neuro_deploy.data import read_image
 from neuro_deploy.data.images import IMAGE_EXTENSIONS
 from neuro_deploy.errors import NeuroDeployError
