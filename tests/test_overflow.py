@@ -26,6 +26,7 @@ from neuro_deploy.data import write_image
 from neuro_deploy.formats.netx import read_network, write_network
 from neuro_deploy.formats.netx_plain import read_plain
 from neuro_deploy.ir.quantized import Drive
+from neuro_deploy.loihi.limits import synapse_process
 from neuro_deploy.run.overflow import summarize, warning
 
 FIRST_SYNAPSE = "patch_embed.proj.syn0_0"
@@ -91,17 +92,22 @@ def lif(shape: tuple[int, ...]) -> nir.LIF:
 
 @pytest.fixture(scope="module")
 def small_cnn(tmp_path_factory):
-    """A two-layer convolutional LIF network converted from NIR, and a spike input it was calibrated on."""
+    """Two convolutional LIF layers and a dense one converted from NIR (Lava's Conv and Dense), and
+    a spike input it was calibrated on."""
     folder = tmp_path_factory.mktemp("cnn")
     rng = np.random.default_rng(0)
 
     def conv(out: int, into: int) -> nir.Conv2d:
-        return nir.Conv2d(input_shape=(8, 8), weight=rng.normal(0, 0.1, (out, into, 3, 3)), stride=1, padding=1,
+        return nir.Conv2d(input_shape=(8, 8), weight=rng.normal(0.05, 0.1, (out, into, 3, 3)), stride=1, padding=1,
                           dilation=1, groups=1, bias=np.zeros(out))
 
     nodes = {"input": nir.Input(input_type={"input": np.array([2, 8, 8])}), "conv1": conv(4, 2), "lif1": lif((4, 8, 8)),
-             "conv2": conv(4, 4), "lif2": lif((4, 8, 8)), "output": nir.Output(output_type={"output": np.array([4, 8, 8])})}
-    edges = [("input", "conv1"), ("conv1", "lif1"), ("lif1", "conv2"), ("conv2", "lif2"), ("lif2", "output")]
+             "conv2": conv(4, 4), "lif2": lif((4, 8, 8)),
+             "flat": nir.Flatten(input_type={"input": np.array([4, 8, 8])}, start_dim=0, end_dim=-1),
+             "fc": nir.Linear(weight=rng.normal(0, 0.1, (10, 256))), "lif3": lif((10,)),
+             "output": nir.Output(output_type={"output": np.array([10])})}
+    edges = [("input", "conv1"), ("conv1", "lif1"), ("lif1", "conv2"), ("conv2", "lif2"), ("lif2", "flat"),
+             ("flat", "fc"), ("fc", "lif3"), ("lif3", "output")]
     nir.write(str(folder / "cnn.nir"), nir.NIRGraph(nodes=nodes, edges=edges, type_check=False))
     x = (rng.random((20, 2, 8, 8)) < 0.3).astype(np.float32)
     np.save(folder / "x.npy", x)
@@ -116,7 +122,8 @@ def test_a_normal_run_overflows_nowhere_on_either_back_end(small_cnn):
     run_free(net.quantized, x, drive, states=states, counter=counter)
     lava = run_lava(str(net.path), x, drive, states=True)
     assert counter.result.total == lava.overflow.total == 0
-    assert lava.overflow == counter.result and max(counter.result.synapse_peaks.values()) > 0
+    assert lava.overflow == counter.result and min(counter.result.synapse_peaks.values()) > 0
+    assert {synapse_process(net.quantized.graph.nodes[n]) for n in counter.result.synapse_peaks} == {"Conv", "Dense"}
     for name, per_step in states.items():  # a free-running network's states: every step of the run
         assert np.array_equal(lava.states[name][0].reshape(-1), per_step[-1][0].reshape(-1).numpy()), name
         assert np.array_equal(lava.states[name][1].reshape(-1), per_step[-1][1].reshape(-1).numpy()), name

@@ -402,9 +402,8 @@ class FixedPoint:
             if node.delays is not None:
                 out = delayed_synapse(node, qs.mantissa, qs.shift, ins[0], binary)
             else:
-                counter = None if node.dense else self.counter  # Lava's stock Dense counts nothing
                 out = synapse(node, self._weight(node.name, ins[0].device), qs.shift,
-                              self._input(src, node, ins[0], binary), self.probe, counter=counter)
+                              self._input(src, node, ins[0], binary), self.probe, counter=self.counter)
             return hop(out, 1 + node.delay) if self.q.free_running else out
         if isinstance(node, Output):
             return ins[0]

@@ -216,8 +216,8 @@ class LavaNetwork:
     tallies: dict[str, Path] = dataclasses.field(default_factory=dict)
 
 
-#: the synapse processes whose models count their wrapped sums (Lava's stock Dense and DelayDense do not)
-COUNTED_SYNAPSES = ("Conv", "DelayConv", "Sparse", "DelaySparse")
+#: the synapse processes whose models count their wrapped sums (Lava's stock DelayDense does not)
+COUNTED_SYNAPSES = ("Conv", "DelayConv", "Sparse", "DelaySparse", "Dense")
 
 
 def build(q: Quantized, image: np.ndarray, drive: Drive, folder: Path, progress_every: float = PROGRESS_EVERY,
@@ -344,9 +344,10 @@ def _lava_neuron(kind: str, shape: tuple[int, int, int], p):
 def _connect(q: Quantized, name: str, procs: dict[str, object], steps: int, tally: Path | None):
     """The synapse `name` as its Lava process, from its source's port to its destination's; a
     counted one tallies its wrapped sums over `steps` steps into `tally`."""
-    from lava.proc.dense.process import DelayDense, Dense
+    from lava.proc.dense.process import DelayDense
 
-    from neuro_deploy.backends.lava_procs.synapses import CachedDelaySparse, ConvExp, CountedSparse, DelayConv
+    from neuro_deploy.backends.lava_procs.synapses import (CachedDelaySparse, ConvExp, CountedDense, CountedSparse,
+                                                           DelayConv)
 
     graph = q.graph
     syn, qs = graph.nodes[name], q.synapses[name]
@@ -373,7 +374,7 @@ def _connect(q: Quantized, name: str, procs: dict[str, object], steps: int, tall
         # truncation ran on reading): Dense truncates `8 - num_weight_bits + mixed` bits, here none
         mixed = int(weight.min() < 0 < weight.max())
         common = dict(weights=weight, weight_exp=qs.shift, num_weight_bits=8 + mixed, num_message_bits=bits)
-        dense = Dense(**common) if kind == "Dense" else \
+        dense = CountedDense(**common, num_steps=steps, tally=str(tally)) if kind == "Dense" else \
             DelayDense(**common, delays=syn.delays.reshape(weight.shape).astype(int), max_delay=62)
         out.transpose([2, 1, 0]).flatten().connect(dense.s_in)
         dense.a_out.reshape(lava_shape(syn.shape)).connect(dst_port)

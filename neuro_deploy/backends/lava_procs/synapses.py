@@ -13,8 +13,8 @@
 * `CachedDelaySparse`: Lava's DelaySparse rebuilds its delay-stacked weight matrix from scratch
   every step (lava/proc/sparse/models.py:207-262, `calc_act` -> `get_delay_wgts_mat`); this model
   builds it once. The arithmetic is Lava's.
-* `CountedSparse`: Lava's Sparse, its step made in int64 and wrapped to int32 (what Lava's int32
-  product does) so that the wrapped sums can be counted.
+* `CountedSparse`, `CountedDense`: Lava's Sparse and Dense, their step made in int64 and wrapped
+  to int32 (what Lava's int32 product does) so that the wrapped sums can be counted.
 
 Each model given a `tally` path counts its run-time overflow there (`recorder.Tally`): the sums
 its accumulator wraps (Conv: 24 bits; Sparse: int32) and their largest |value| before the shift.
@@ -36,6 +36,8 @@ from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 from lava.proc.conv import utils
 from lava.proc.conv.models import PyConvModelFixed
 from lava.proc.conv.process import Conv
+from lava.proc.dense.models import PyDenseModelBitAcc
+from lava.proc.dense.process import Dense
 from lava.proc.sparse.models import PyDelaySparseModelBitAcc, PySparseModelBitAcc
 from lava.proc.sparse.process import DelaySparse, Sparse
 from lava.utils.weightutils import clip_weights, determine_sign_mode, truncate_weights
@@ -166,27 +168,32 @@ class CountedSparse(Sparse):
     """Lava's Sparse process that, given a `tally` path (and `num_steps`), counts its wrapped sums."""
 
 
-@implements(proc=CountedSparse, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("fixed_pt")
-class PyCountedSparseModel(PySparseModelBitAcc):
-    """Lava's Sparse step (lava/proc/sparse/models.py:77-107: weights clipped once, the previous
-    step's sum sent, this step's summed and shifted by `weight_exp`), with the sum made exactly."""
+class CountedDense(Dense):
+    """Lava's Dense process that, given a `tally` path (and `num_steps`), counts its wrapped sums."""
 
-    implements_process = None
-    tags: list = []
+
+class ExactSum:
+    """Lava's Sparse and Dense step (lava/proc/sparse/models.py:77-107, dense/models.py:77-107: weights
+    clipped once, the previous step's sum sent, this step's summed and shifted by `weight_exp`),
+    with the sum made exactly in int64, counted, then cast to int32 (Lava's int32 wrap)."""
+
     exact = None
 
     def __init__(self, proc_params) -> None:
         super().__init__(proc_params)
         self.tally = _tally(self)
 
+    @staticmethod
+    def int64(weights):
+        """The clipped weights, as int64, in the layout the process keeps them."""
+        raise NotImplementedError
+
     def run_spk(self) -> None:
         if self.exact is None:
             mode = self.proc_params.get("sign_mode") or determine_sign_mode(self.weights)
             weights = clip_weights(self.weights, mode, num_bits=8)
             weights = truncate_weights(weights, mode, self.proc_params.get("num_weight_bits", 8))
-            self.exact = csr_matrix(weights, dtype=np.int64)
+            self.exact = self.int64(weights)
         self.a_out.send(self.a_buff)
         s_in = self.s_in.recv()
         if self.num_message_bits.item() == 0:
@@ -198,3 +205,27 @@ class PyCountedSparseModel(PySparseModelBitAcc):
         exp = int(self.proc_params.get("weight_exp", 0))
         acc = acc.astype(np.int32)
         self.a_buff = np.left_shift(acc, exp) if exp > 0 else np.right_shift(acc, -exp)
+
+
+@implements(proc=CountedSparse, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PyCountedSparseModel(ExactSum, PySparseModelBitAcc):
+    implements_process = None  # Lava refuses to re-decorate a model that already implements a process
+    tags: list = []
+
+    @staticmethod
+    def int64(weights):
+        return csr_matrix(weights, dtype=np.int64)
+
+
+@implements(proc=CountedDense, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PyCountedDenseModel(ExactSum, PyDenseModelBitAcc):
+    implements_process = None
+    tags: list = []
+
+    @staticmethod
+    def int64(weights):
+        return np.asarray(weights, np.int64)
