@@ -222,3 +222,8 @@ def test_cli_evaluate_on_ray_counts_as_in_this_process(capsys, tmp_path, cli_fil
     _, over, _ = cli_files
     dataset(tmp_path / "data")
     assert evaluate_overflow(capsys, over, tmp_path / "data", 2) == evaluate_overflow(capsys, over, tmp_path / "data", 1)
+
+
+def test_cli_fail_on_overflow_with_a_float_model_is_one_line(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "evaluate", "--model", tmp_path / "m.pt", "--data", tmp_path, "--fail-on-overflow")
+    assert code == 2 and err.strip() == "neuro-deploy: error: --fail-on-overflow applies to --net"

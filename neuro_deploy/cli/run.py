@@ -102,7 +102,7 @@ def evaluate(model_path: Path | None, net_path: Path | None, arch: str | None, d
         return
     net_only = typed_options() & {"backend", "fmt", "output", "workers", "address", "fail_on_overflow"}
     if net_only:
-        raise NeuroDeployError(f"--{sorted(net_only)[0].replace('fmt', 'format')} applies to --net")
+        raise NeuroDeployError(f"--{sorted(net_only)[0].replace('fmt', 'format').replace('_', '-')} applies to --net")
     with progress("evaluate") as update:
         scores = validate(zoo.load(model_path, arch), str(data_root), on_image=update)
     if as_json:
