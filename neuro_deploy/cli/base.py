@@ -13,9 +13,6 @@ import click
 import numpy as np
 from rich.console import Console
 
-from neuro_deploy.common import resources
-
-MODELS = resources.models_folder()
 #: bundled models by name (any command taking a checkpoint resolves them), so help shows no install path
 BUNDLED_MODEL = "vlifnet_small"
 BUNDLED_DEPLOYABLE = "vlifnet_small_deployable"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from neuro_deploy.cli.base import BUNDLED_DEPLOYABLE, BUNDLED_MODEL, MODELS, cli
+from neuro_deploy.cli.base import BUNDLED_DEPLOYABLE, BUNDLED_MODEL, cli
 from neuro_deploy.common import resources
 from neuro_deploy.common.atomic import check_outputs
 from neuro_deploy.energy.profiles import DEFAULT_PROFILES
@@ -47,7 +47,7 @@ def demo(model_path: Path, deployable_path: Path, output_dir: Path, backend: str
                output=output_dir / f"rain_demo_{backend}.png", backend=backend, dump=None, steps=None,
                with_energy=True, profiles=DEFAULT_PROFILES)
     click.echo("== VLIFNet vs ESDNet: the paper's energy comparison, on the bundled models")
-    ctx.invoke(compare, vlifnet_path=MODELS / "vlifnet_small.pt", esdnet_path=MODELS / "esdnet_small.pt",
+    ctx.invoke(compare, vlifnet_path=Path("vlifnet_small"), esdnet_path=Path("esdnet_small"),
                deployable_path=deployable_path, image_path=None, size=64, release_size=256, no_release=False,
                profile="cmos45_fp32", loihi_profile="loihi2", fmt="table",
                json_out=output_dir / "compare.json")

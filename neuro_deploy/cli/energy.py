@@ -8,7 +8,7 @@ import click
 from rich import box
 from rich.table import Table
 
-from neuro_deploy.cli.base import (BUNDLED_DEPLOYABLE, MODELS, cli, console, fail_on_overflow_option, note, show_energy,
+from neuro_deploy.cli.base import (BUNDLED_DEPLOYABLE, cli, console, fail_on_overflow_option, note, show_energy,
                                    to_json, warn_overflow)
 from neuro_deploy.common.atomic import check_inputs, check_outputs, check_plot_path
 from neuro_deploy.common.progress import progress
@@ -103,27 +103,20 @@ def compare(vlifnet_path: Path | None, esdnet_path: Path | None, deployable_path
 
     specs = [p for p in (vlifnet_path, esdnet_path) if p is not None and "=" in str(p)]  # only --analytic reads specs
     if analytic or preset or sweep or firing_rate is not None or specs:
-        from neuro_deploy.energy import analytic as method
+        from neuro_deploy.energy.analytic import analysis
 
-        result = method.configure(load_profile(profile), preset, vlifnet_path and str(vlifnet_path),
-                                  esdnet_path and str(esdnet_path), size, timesteps, firing_rate, first_layer,
-                                  real_inputs, exclude, counting)
-        scenarios = method.sweep(result, solve, target_ratio) if sweep else None
-        data = {**result.to_json(), "solve": method.solution(result, solve, target_ratio),
-                **({"sweep": scenarios.to_json()} if scenarios else {})}
-        tables = [*method.analysis_tables(result), *([method.sweep_table(scenarios)] if scenarios else [])]
-        lines = method.analysis_lines(result, solve, target_ratio)
+        data, tables, lines = analysis(load_profile(profile), preset, vlifnet_path and str(vlifnet_path),
+                                       esdnet_path and str(esdnet_path), size, timesteps, firing_rate, first_layer,
+                                       real_inputs, exclude, counting, sweep, solve, target_ratio)
     else:
-        from neuro_deploy.energy import compare as comparison
+        from neuro_deploy.energy.compare import measured_comparison
 
         with progress("compare") as update:
             stages = iter(range(1, 100))
-            result = comparison.run_comparison(
-                {"vlifnet": vlifnet_path or MODELS / "vlifnet_small.pt", "esdnet": esdnet_path or MODELS / "esdnet_small.pt"},
-                deployable_path, load_profile(profile), load_profile(loihi_profile),
-                image_path or comparison.DEFAULT_IMAGE, release_size, 64 if size is None else size, not no_release,
+            data, tables, lines = measured_comparison(
+                vlifnet_path, esdnet_path, deployable_path, load_profile(profile), load_profile(loihi_profile),
+                image_path, release_size, size, not no_release,
                 on_stage=lambda stage: update(next(stages), 4 if no_release else 6, stage))
-        data, tables, lines = result.to_json(), [comparison.comparison_table(result)], comparison.comparison_lines(result)
     if fmt == "json":
         click.echo(json.dumps(data, indent=1))
     else:

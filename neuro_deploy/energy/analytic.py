@@ -962,3 +962,17 @@ def solution(a: Analysis, parameter: str = "esdnet-rate", target: float = PAPER_
     return {"parameter": parameter, "target_ratio": target, "value": value,
             "in_range": value is not None and 0 <= value <= 1,
             "ratio_at_value": None if value is None else with_rate(a, parameter, value).ratio}
+
+
+def analysis(profile: Profile, preset: str | None, vlifnet: str | None, esdnet: str | None, size: int | None,
+             T: int | None, firing_rate: str | None, first_layer: str, real_inputs: str, exclude: Iterable[str],
+             counting: str, with_sweep: bool, parameter: str, target: float
+             ) -> tuple[dict[str, Any], list[Table], list[str]]:
+    """`compare --analytic`: its JSON, tables and summary lines (the rate solved for `target`, and with
+    `with_sweep` every combination of the switches)."""
+    a = configure(profile, preset, vlifnet, esdnet, size, T, firing_rate, first_layer, real_inputs, exclude, counting)
+    scenarios = sweep(a, parameter, target) if with_sweep else None
+    data = {**a.to_json(), "solve": solution(a, parameter, target),
+            **({"sweep": scenarios.to_json()} if scenarios else {})}
+    tables = [*analysis_tables(a), *([sweep_table(scenarios)] if scenarios else [])]
+    return data, tables, analysis_lines(a, parameter, target)

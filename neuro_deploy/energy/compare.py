@@ -252,3 +252,15 @@ def comparison_lines(result: Comparison) -> list[str]:
                  "(not the paper's global-rate method: `compare --analytic`); strict: binary inputs as AC, real-valued "
                  "ones as MAC, all-zero (silent) ones as nothing (NeuroBench); ANN: every op a MAC, once instead of T times")
     return lines
+
+
+def measured_comparison(vlifnet: Path | None, esdnet: Path | None, deployable: Path | None, profile: Profile,
+                        loihi: Profile, image_path: Path | None, release_size: int, small_size: int | None,
+                        release: bool, on_stage: Callable[[str], None] = lambda _: None
+                        ) -> tuple[dict[str, Any], list[Table], list[str]]:
+    """`compare` without --analytic: its JSON, table and summary lines (the bundled small models where
+    a checkpoint is not given, at 64x64 unless `small_size` says otherwise)."""
+    result = run_comparison({"vlifnet": vlifnet or Path("vlifnet_small"), "esdnet": esdnet or Path("esdnet_small")},
+                            deployable, profile, loihi, image_path or DEFAULT_IMAGE, release_size,
+                            64 if small_size is None else small_size, release, on_stage)
+    return result.to_json(), [comparison_table(result)], comparison_lines(result)
