@@ -120,7 +120,7 @@ def test_nan_peaks_are_violations_not_passes():
     assert target._outside(math.nan, lim) and not target._outside(0, lim)
 
 
-@pytest.mark.parametrize("upsample,delay,cls", [(1, 0, "ConvExp"), (1, 3, "DelayConv"), (2, 0, "Sparse"),
+@pytest.mark.parametrize("upsample,delay,cls", [(1, 0, "ConvExp"), (1, 3, "DelayConv"), (2, 0, "CountedSparse"),
                                                 (2, 3, "CachedDelaySparse")])
 def test_inspect_names_the_process_class_that_runs(upsample, delay, cls):
     import lava.proc.sparse.process as lava_sparse

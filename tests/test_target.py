@@ -12,6 +12,7 @@ import torch
 
 from neuro_deploy import zoo
 from neuro_deploy.backends.fast import synapse
+from neuro_deploy.backends.lava import build
 from neuro_deploy.compile.convert import convert, write
 from neuro_deploy.compile.passes.align import align
 from neuro_deploy.compile.passes.legalize import MAX_DELAY, split_delays, split_upsampling
@@ -20,6 +21,7 @@ from neuro_deploy.formats.netx import read_network
 from neuro_deploy.frontend.capture import capture
 from neuro_deploy.ir.execute import execute
 from neuro_deploy.ir.graph import LIF, NILIF, Edge, Graph, Input, Output, Relay, Synapse
+from neuro_deploy.ir.quantized import Drive
 from neuro_deploy.ir.shapes import infer_shapes
 from neuro_deploy.loihi import limits as target
 
@@ -194,15 +196,20 @@ def test_inspect_names_the_lava_process_of_every_layer_and_synapse(capsys, tmp_p
     for name, layer in q.layers.items():
         neuron, *synapses = rows[name]["lava"]
         kind = q.graph.nodes[name].kind
-        expected = {"input": "RingBuffer", "lif": "LIF"}.get(kind) or (
+        expected = {"input": "RingBuffer", "lif": "CountedLIF"}.get(kind) or (
             "GradedNeuron" if kind != "relay" or layer.params.programmed else "GradedVec")
         assert neuron in (expected, "GradedReluVec"), name
         assert sorted(synapses) == sorted(target.synapse_class(q.graph.nodes[s]) for s in q.graph.inputs(name))
-    assert {"ConvExp", "Sparse", "DelayConv"} <= {p for r in rows.values() for p in r["lava"]}
+    assert {"ConvExp", "CountedSparse", "DelayConv"} <= {p for r in rows.values() for p in r["lava"]}
+    built = build(q, np.zeros((3, 16, 16)), Drive(int(read_network(tmp_path / "m.net").meta["steps"])), tmp_path)
+    made = {type(p).__name__ for p in built.processes}  # the classes the Lava back end really instantiates
+    shown = {p for r in rows.values() for p in r["lava"]} - {"RingBuffer", "HostLayers"}
+    assert shown <= made and made - shown <= {"MultiRecorder", "EventRecorder", "RingBuffer", "HostLayers"}
     ntidigits = Path(sysconfig.get_paths()["purelib"]) / "tests/lava/lib/dl/netx/gts/ntidigits/ntidigits.net"
     code, out, _ = run_cli(capsys, "inspect", ntidigits, "--json", "--skip-layer", "average")
-    assert code == 0 and [r["lava"] for r in json.loads(out)] == [["RingBuffer"], ["LIF", "DelayDense"],
-                                                                   ["LIF", "DelayDense"], ["LIF", "Dense"]]
+    assert code == 0 and [r["lava"] for r in json.loads(out)] == [["RingBuffer"], ["CountedLIF", "DelayDense"],
+                                                                   ["CountedLIF", "DelayDense"],
+                                                                   ["CountedLIF", "CountedDense"]]
     from neuro_deploy.deploy.inspect import describe
 
     heard = []

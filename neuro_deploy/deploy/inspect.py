@@ -11,7 +11,7 @@ import numpy as np
 from neuro_deploy.counting.counts import synapse_fanout
 from neuro_deploy.formats.netx import placement, read_network
 from neuro_deploy.ir.graph import Synapse
-from neuro_deploy.loihi.limits import (accumulator_limit, check, neuron_process, synapse_class, weight_bits,
+from neuro_deploy.loihi.limits import (accumulator_limit, check, neuron_class, synapse_class, weight_bits,
                                       worst_case_sum)
 
 COLUMNS = ("index", "name", "type", "placement", "shape", "neurons", "synapses", "weight_bits", "weight_exp", "delay",
@@ -46,7 +46,7 @@ def describe(path: str | Path, skip: tuple[str, ...] = (),
                      "delay": max(delays, default=0),
                      "worst_sum": max((round(worst_case_sum(q, s.name) / accumulator_limit(s).high, 2) for s in syns),
                                       default=None),
-                     "lava": [neuron_process(node, q.layers[name].params), *sorted(synapse_class(s) for s in syns)],
+                     "lava": [neuron_class(node, q.layers[name].params), *sorted(synapse_class(s) for s in syns)],
                      "violations": [str(v) for v in violations if v.where in {name, *(s.name for s in syns)}
                                     or (i == 0 and v.where not in graph.nodes)]})  # network-wide: first row
     return rows

@@ -115,8 +115,16 @@ def synapse_process(syn: Synapse) -> str:
 #: The process class each `synapse_process` kind is built as (sim/lava.py): neuro-deploy's
 #: subclasses (lava_procs/synapses.py) where Lava's own does not do it. For display only: code
 #: keys on the kinds.
-SYNAPSE_CLASS = {"Conv": "ConvExp", "DelayConv": "DelayConv", "Sparse": "Sparse", "DelaySparse": "CachedDelaySparse",
-                 "Dense": "Dense", "DelayDense": "DelayDense"}
+#: the process classes the Lava back end instantiates for each kind (its subclasses that count overflow)
+SYNAPSE_CLASS = {"Conv": "ConvExp", "DelayConv": "DelayConv", "Sparse": "CountedSparse",
+                 "DelaySparse": "CachedDelaySparse", "Dense": "CountedDense", "DelayDense": "DelayDense"}
+NEURON_CLASS = {"LIF": "CountedLIF"}  # CountedLIFReset when a plain netx file runs with netx's resets
+
+
+def neuron_class(node: Node, params: NeuronParams) -> str:
+    """The name of the Lava process class that realises a layer, as `inspect` shows it."""
+    kind = neuron_process(node, params)
+    return NEURON_CLASS.get(kind, kind)
 
 
 def synapse_class(syn: Synapse) -> str:
