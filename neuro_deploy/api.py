@@ -25,7 +25,7 @@ from neuro_deploy.errors import NeuroDeployError
 from neuro_deploy.formats.network_file import NetworkFile
 from neuro_deploy.formats.netx import read_network, write_network
 
-__all__ = ["Network", "SimulationResult", "convert", "load_network", "plan"]
+__all__ = ["Network", "SimulationResult", "convert", "evaluate", "load_network", "plan"]
 
 
 @dataclass
@@ -157,6 +157,24 @@ def plan(path: str | Path, skip_first: int = 0, board: str | None = None, chips:
     from neuro_deploy.deploy.plan import plan as make_plan
 
     return make_plan(_path_argument(path, "path"), skip_first, board, chips, input_path).to_json()
+
+
+def evaluate(network: str | Path, data: str | Path, backend: str = "fast", workers: int | None = None,
+             address: str | None = None, output: str | Path | None = None) -> dict[str, Any]:
+    """Score a network file on a paired dataset (`data/input`, `data/target`), every image in fixed
+    point, in this process (`workers=1`), on a local Ray instance, or on the cluster at `address`:
+    `neuro-deploy evaluate --net --format json`'s document (`images`, `mean`) with the run's overflow.
+    `output`: a results file (.json or .csv) rewritten as images complete, resumed when it exists."""
+    from neuro_deploy.run.evaluate import evaluate_network
+    from neuro_deploy.run.overflow import summarize
+
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise NeuroDeployError(f"workers must be a positive integer, got {workers!r}")
+    out = None if output is None else _path_argument(output, "output")
+    job, results, stats = evaluate_network(_path_argument(network, "network"), _path_argument(data, "data"),
+                                           backend, workers, address, out, "csv" if out and out.suffix.lower() == ".csv"
+                                           else "json")
+    return {**results.document(), "overflow": summarize(job.net.quantized, stats.overflow)}
 
 
 # ---- arguments checked at the boundary ---------------------------------------------------------------

@@ -131,3 +131,23 @@ def test_python_m_runs_the_command_line(tmp_path):
                              str(tmp_path / "m.net"), "--size", "16"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert neuro_deploy.load_network(tmp_path / "m.net").meta["steps"] > 0
+
+
+def test_evaluate_gives_the_command_lines_document(deployable16, tmp_path, capsys):
+    """`neuro_deploy.evaluate` and `evaluate --net --format json` are one implementation: the same scores."""
+    code, _, _ = run_cli(capsys, "synth-rain", "-o", tmp_path / "data", "-n", "2", "--size", "16", "--split", "test")
+    assert code == 0
+    document = neuro_deploy.evaluate(deployable16, tmp_path / "data", workers=1)
+    code, out, _ = run_cli(capsys, "evaluate", "--net", deployable16, "--data", tmp_path / "data", "--workers", "1",
+                           "--format", "json")
+    assert code == 0
+    printed = json.loads(out)
+    assert [r["name"] for r in document["images"]] == [r["name"] for r in printed["images"]] == ["syn_0000.png",
+                                                                                                 "syn_0001.png"]
+    assert document["mean"] == printed["mean"] and document["mean"]["psnr"] > 10
+    assert [r["overflow"] for r in document["images"]] == [r["overflow"] for r in printed["images"]]
+    assert document["overflow"]["total"] == sum(r["overflow"] for r in printed["images"])  # the run's, summed
+    with pytest.raises(NeuroDeployError, match="workers"):
+        neuro_deploy.evaluate(deployable16, tmp_path / "data", workers=0)
+    with pytest.raises(NeuroDeployError, match="data"):
+        neuro_deploy.evaluate(deployable16, None)

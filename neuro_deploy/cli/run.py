@@ -120,10 +120,9 @@ def _evaluate_net(net_path: Path, data_root: Path, backend: str, fmt: str, outpu
     from neuro_deploy.run import evaluate as evaluate_net
     from neuro_deploy.run.overflow import summarize
 
-    job = evaluate_net.prepare(net_path, data_root, backend, address)
-    results = evaluate_net.Results.open(job, output, fmt)
     with progress(f"evaluate ({backend})") as update:
-        stats = evaluate_net.run(job, results, workers, update)
+        job, results, stats = evaluate_net.evaluate_network(net_path, data_root, backend, workers, address, output,
+                                                            fmt, update)
     machine = "resumed: nothing left to run" if not stats.images else (
         f"{stats.images} images in {stats.seconds:.1f} s on {stats.workers} worker(s), "
         f"{stats.startup:.1f} s of it starting Ray: {stats.images / stats.seconds:.3f} images/s")

@@ -253,6 +253,16 @@ def run(job: Job, results: Results, workers: int | None = None, update: Update |
     return Stats(len(pending), time.perf_counter() - started, workers, startup, overflow)
 
 
+def evaluate_network(net_path: Path, data_root: Path, backend: str = "fast", workers: int | None = None,
+                     address: str | None = None, output: Path | None = None, fmt: str = "json",
+                     update: Update | None = None) -> tuple[Job, Results, Stats]:
+    """`evaluate --net` and `neuro_deploy.api.evaluate`: check the network and the dataset, then score
+    every image `output` (a results file, resumed when it exists) does not hold yet."""
+    job = prepare(net_path, data_root, backend, address)
+    results = Results.open(job, output, fmt)
+    return job, results, run(job, results, workers, update)
+
+
 def _run_here(job: Job, pending: list[str], finish: Finish, update: Update | None) -> None:
     """One image after another in this process, exactly as `neuro-deploy simulate` runs each."""
     model = float_model(job.net.meta.get("source", {}))
