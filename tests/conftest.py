@@ -36,3 +36,22 @@ def deployable16(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("net") / "m.net"
     write(convert(DEPLOYABLE, size=16), path)
     return path
+
+
+@pytest.fixture
+def vlifnet_devices(monkeypatch) -> list[str]:
+    """The devices VLIFNet's constructor runs on from now on: "meta" for the free skeleton a check
+    builds, "cpu" for a real network (so a test sees that a refusal came before any build)."""
+    import torch
+
+    from neuro_deploy import zoo
+
+    devices: list[str] = []
+    real = zoo.ARCHITECTURES["vlifnet"]
+
+    def recording(**kwargs):
+        devices.append(torch.empty(0).device.type)  # where the constructor would allocate
+        return real(**kwargs)
+
+    monkeypatch.setitem(zoo.ARCHITECTURES, "vlifnet", recording)
+    return devices

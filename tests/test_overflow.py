@@ -20,7 +20,6 @@ import torch
 
 from neuro_deploy.backends.fast import OverflowCounter, run_fixed, run_free, states_after
 from neuro_deploy.backends.lava import run_lava
-from neuro_deploy.cli import main
 from neuro_deploy.compile.nir_convert import convert_nir
 from neuro_deploy.data import write_image
 from neuro_deploy.formats.netx import read_network, write_network
@@ -28,6 +27,8 @@ from neuro_deploy.formats.netx_plain import read_plain
 from neuro_deploy.ir.quantized import Drive
 from neuro_deploy.loihi.limits import synapse_process
 from neuro_deploy.run.overflow import summarize, warning
+
+from test_cli import run_cli
 
 FIRST_SYNAPSE = "patch_embed.proj.syn0_0"
 BOOST = 4  # exponent steps added to the first synapse: 16x its sums reach the relays, LIFs and synapses after it
@@ -130,16 +131,6 @@ def test_a_normal_run_overflows_nowhere_on_either_back_end(small_cnn):
 
 
 # ---- the command line: one warning line, exit 3 when asked, the counts in the JSON ------------------
-
-def run_cli(capsys, *args) -> tuple[int, str, str]:
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
-
 
 @pytest.fixture(scope="module")
 def cli_files(deployable16, tmp_path_factory):

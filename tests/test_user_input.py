@@ -61,19 +61,11 @@ def _oversized(tmp_path: Path) -> Path:
     return path
 
 
-def test_a_configuration_its_weights_do_not_fit_is_refused_without_building(tmp_path, monkeypatch):
-    devices = []
-    real = zoo.ARCHITECTURES["vlifnet"]
-
-    def recording(**kwargs):
-        devices.append(torch.empty(0).device.type)  # where the constructor would allocate
-        return real(**kwargs)
-
-    monkeypatch.setitem(zoo.ARCHITECTURES, "vlifnet", recording)
+def test_a_configuration_its_weights_do_not_fit_is_refused_without_building(tmp_path, vlifnet_devices):
     path = _oversized(tmp_path)
     with pytest.raises(NeuroDeployError, match=r"configuration \(dim=4096.*does not match its weights: wrong shape"):
         zoo.load(path)
-    assert devices == ["meta"]  # only the free skeleton on the meta device was built
+    assert vlifnet_devices == ["meta"]  # only the free skeleton on the meta device was built
 
 
 def test_convert_and_derain_refuse_it_in_one_line(capsys, tmp_path):
