@@ -25,7 +25,7 @@ from neuro_deploy.formats.network_file import NetworkFile, is_plain_netx, open_h
 from neuro_deploy.formats.netx_plain import read_plain
 from neuro_deploy.formats.netx_plain_write import write_conv_geometry, write_cuba_neuron
 from neuro_deploy.ir import graph as ir
-from neuro_deploy.ir.graph import LIF, Edge, Graph, Input, Node, Output, Synapse
+from neuro_deploy.ir.graph import LIF, Edge, Graph, Input, Node, Output, Synapse, pair
 from neuro_deploy.ir.quantized import PARAMS_BY_KIND, QLayer, QSynapse, Quantized
 from neuro_deploy.loihi.limits import check
 
@@ -85,15 +85,18 @@ def _write_netx_layer(g: h5py.Group, q: Quantized, name: str, prev: str | None) 
         g.create_dataset("type", data=np.array([node.kind.encode()]))
         return
     qs = q.synapses[syn.name]
-    out, cin, k, _ = syn.weight.shape
+    out, cin = syn.weight.shape[:2]
     write_cuba_neuron(g, layer.params.du + 1, layer.params.dv, layer.params.vth)
     g.create_dataset("type", data=np.array([b"conv"]))
     g.create_dataset("weight", data=qs.mantissa.astype(np.int64) << qs.shift)
-    write_conv_geometry(g, (out, cin), [k, k], [syn.stride] * 2, [syn.padding] * 2)
+    write_conv_geometry(g, (out, cin), list(syn.weight.shape[2:]), list(pair(syn.stride)), list(pair(syn.padding)))
 
 
 def write_network(path: str | Path, q: Quantized, meta: dict[str, Any]) -> None:
     """Write the quantized network; `meta` (source, settings, latency...) goes into the extension."""
+    if q.free_running:  # its file is already the netx description; ours would hold none of its drive
+        raise NeuroDeployError(f"{path}: a network read from a plain netx file is not written again; keep (copy) "
+                               "its original file, or `neuro-deploy export --nir` it")
     graph = q.graph
     order = [n for n in graph.topological() if not isinstance(graph.nodes[n], (Synapse, Output))]
     index = {n: i for i, n in enumerate(order)}
