@@ -161,58 +161,69 @@ def simulate(net: NetworkFile, x: np.ndarray, backend: str = "fast", keep_events
     size = int(net.meta["input_shape"][-1])
     frames = torch.from_numpy(x if x.ndim == 4 else x[None])  # [T or 1, C, H, W]
     h, w = frames.shape[-2:]
-    padded = pad_to(frames, size)
-    events: dict[str, np.ndarray] = {}
-    count = [0]
-    per_tile = frames.shape[0]  # the image, or its T frames
-    overflow = Overflow()
+    run = _TiledRun(net, frames.shape[0], tile_count(h, w, size, OVERLAP), keep_events, on_tile, on_events, device)
+    tiles, batch = (run.lava, 1) if backend == "lava" else (run.fast, TILE_BATCH.get(torch.device(device).type, 1))
+    merged = tiled_apply(tiles, pad_to(frames, size), tile=size, overlap=OVERLAP, multiple=8, on_tile=on_tile,
+                         batch=batch)
+    out = merged[0, :, :h, :w].clamp(0, 1).permute(1, 2, 0).numpy()
+    return Simulation(out, run.events, run.done, overflow=run.overflow)
 
-    tiles = tile_count(h, w, size, OVERLAP)
 
-    def run_lava_tile(tile: torch.Tensor) -> torch.Tensor:
-        k = count[0]
-        count[0] += 1
-        on_step = None if on_tile is None else lambda step, steps: on_tile(k + step / steps, tiles)
-        out, layer_events, tile_overflow = lava_tile(net, (tile[0] if per_tile == 1 else tile).numpy(), on_step)
-        overflow.add(tile_overflow)
-        if on_events is not None:
+@dataclass
+class _TiledRun:
+    """One image's tiles on a back end: `lava` runs one tile, `fast` a batch; both add the tiles'
+    events (when kept or watched) and overflow as they complete."""
+
+    net: NetworkFile
+    per_tile: int  # inputs per tile: the image, or its T frames
+    total: int  # tiles in all, for progress
+    keep_events: bool
+    on_tile: Callable[[int, int], None] | None
+    on_events: Callable[[int, str, int, torch.Tensor], None] | None
+    device: str = "cpu"
+    done: int = 0
+    events: dict[str, np.ndarray] = field(default_factory=dict)
+    overflow: Overflow = field(default_factory=Overflow)
+
+    def lava(self, tile: torch.Tensor) -> torch.Tensor:
+        k = self.done
+        self.done += 1
+        on_step = None if self.on_tile is None else lambda step, steps: self.on_tile(k + step / steps, self.total)
+        out, layer_events, tile_overflow = lava_tile(self.net, (tile[0] if self.per_tile == 1 else tile).numpy(),
+                                                     on_step)
+        self.overflow.add(tile_overflow)
+        if self.on_events is not None:
             for name, v in layer_events.items():
-                on_events(k, name, 0, torch.from_numpy(v))
-        if keep_events:
-            events.update({f"tile{k}/{name}": v for name, v in layer_events.items()})
-        return out[None].float().repeat(per_tile, 1, 1, 1)
+                self.on_events(k, name, 0, torch.from_numpy(v))
+        if self.keep_events:
+            self.events.update({f"tile{k}/{name}": v for name, v in layer_events.items()})
+        return out[None].float().repeat(self.per_tile, 1, 1, 1)
 
-    def run_fast_tiles(tiles: torch.Tensor) -> torch.Tensor:
+    def fast(self, tiles: torch.Tensor) -> torch.Tensor:
         """A batch of tiles `[k * per_tile, C, H, W]` in one run."""
-        first = count[0]
-        k = tiles.shape[0] // per_tile
-        count[0] += k
+        first, k = self.done, tiles.shape[0] // self.per_tile
+        self.done += k
         windows: dict[str, torch.Tensor] = {}
 
         def record(node: Node, out: torch.Tensor) -> None:
             out = out.cpu()
-            if keep_events:
+            if self.keep_events:
                 windows[node.name] = out
-            if on_events is not None and node.name in net.quantized.layers:
+            if self.on_events is not None and node.name in self.net.quantized.layers:
                 for i in range(k):
-                    on_events(first + i, node.name, node.emit, out[:, i])
+                    self.on_events(first + i, node.name, node.emit, out[:, i])
 
-        images = tiles if per_tile == 1 else tiles.reshape(k, per_tile, *tiles.shape[1:]).transpose(0, 1)
-        recording = keep_events or on_events is not None
+        images = tiles if self.per_tile == 1 else tiles.reshape(k, self.per_tile, *tiles.shape[1:]).transpose(0, 1)
+        recording = self.keep_events or self.on_events is not None
         counter = OverflowCounter()
-        out = run_fixed(net.quantized, images, record if recording else None, device=device, counter=counter)
-        overflow.add(counter.result)
-        if keep_events:
+        out = run_fixed(self.net.quantized, images, record if recording else None, device=self.device,
+                        counter=counter)
+        self.overflow.add(counter.result)
+        if self.keep_events:
             for i in range(k):
-                placed = place_windows(net, {name: v[:, i:i + 1] for name, v in windows.items()})
-                events.update({f"tile{first + i}/{name}": v for name, v in placed.items()})
-        return out.float().repeat_interleave(per_tile, 0)
-
-    run_tiles, batch = (run_lava_tile, 1) if backend == "lava" else \
-        (run_fast_tiles, TILE_BATCH.get(torch.device(device).type, 1))
-    merged = tiled_apply(run_tiles, padded, tile=size, overlap=OVERLAP, multiple=8, on_tile=on_tile, batch=batch)
-    out = merged[0, :, :h, :w].clamp(0, 1).permute(1, 2, 0).numpy()
-    return Simulation(out, events, count[0], overflow=overflow)
+                placed = place_windows(self.net, {name: v[:, i:i + 1] for name, v in windows.items()})
+                self.events.update({f"tile{first + i}/{name}": v for name, v in placed.items()})
+        return out.float().repeat_interleave(self.per_tile, 0)
 
 
 def check_memory(net: NetworkFile, steps: int, keep_events: bool, backend: str = "fast") -> None:
