@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import subprocess
 import sys
 import sysconfig
@@ -168,17 +167,17 @@ def test_a_replay_over_the_available_memory_is_refused(tmp_path, capsys, monkeyp
 
 
 def test_the_estimate_is_within_1_5x_of_the_measured_peak(tmp_path):
-    """The replay of tiny.net in a child process: its peak resident set (the kernel's, from wait4's
-    rusage) against the estimate, which must be within 1.5x either way."""
+    """The replay of tiny.net in a child process: its peak resident set (VmHWM, the kernel's count for
+    the process after exec; wait4's ru_maxrss also counts the pages of the test process the fork
+    copied before exec, 1.37 GB late in a full run) against the estimate, within 1.5x either way."""
     x = _events(tmp_path)
-    with open(tmp_path / "out", "w") as out:  # files, not pipes: nothing waits on a full pipe before wait4
-        child = subprocess.Popen([sys.executable, "-c", "import sys\nfrom neuro_deploy.crosscheck.sanafe import "
-                                  "check_file\nassert check_file(sys.argv[1], sys.argv[2]).reconciles",
-                                  str(NETX_TESTS / "tiny.net"), str(x)], stdout=out, stderr=out)
-        _, status, usage = os.wait4(child.pid, 0)
-    child.returncode = os.waitstatus_to_exitcode(status)
-    assert child.returncode == 0, (tmp_path / "out").read_text()[-2000:]
-    peak = usage.ru_maxrss * 1024  # Linux reports kilobytes
+    script = ("import sys\nfrom neuro_deploy.crosscheck.sanafe import check_file\n"
+              "assert check_file(sys.argv[1], sys.argv[2]).reconciles\n"
+              "print(next(line for line in open('/proc/self/status') if line.startswith('VmHWM')).split()[1])")
+    child = subprocess.run([sys.executable, "-c", script, str(NETX_TESTS / "tiny.net"), str(x)],
+                           capture_output=True, text=True)
+    assert child.returncode == 0, child.stderr[-2000:]
+    peak = int(child.stdout.split()[-1]) * 1024  # kB
     estimate = _estimate(NETX_TESTS / "tiny.net", x)
     assert 1 / 1.5 < estimate / peak < 1.5, (estimate, peak)
 
