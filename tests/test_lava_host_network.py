@@ -111,7 +111,8 @@ def test_a_lava_run_over_the_memory_limit_is_refused_before_any_process(capsys, 
     assert set(Path(tempfile.gettempdir()).glob("neuro-deploy-lava-*")) == before  # no worker started
 
 
-@pytest.mark.parametrize("sig,within", [(signal.SIGINT, 10), (signal.SIGKILL, 5)])
+@pytest.mark.parametrize("sig,within", [pytest.param(signal.SIGINT, 10, marks=pytest.mark.slow),  # CI time: SIGKILL
+                                        (signal.SIGKILL, 5)])  # is the harder case
 def test_killing_the_command_ends_its_lava_processes_files_and_shared_memory(small16, tmp_path, sig, within):
     np.save(tmp_path / "in.npy", np.random.default_rng(0).random((3, 16, 16)).astype(np.float32))
     cli = subprocess.Popen([sys.executable, "-m", "neuro_deploy.cli", "simulate", small16.path, "--input",

@@ -137,6 +137,7 @@ def test_tinynet_three_back_ends_agree_and_match_ground_truth():
     assert np.array_equal(fast.neurons(net)[-1][2:17], gt.transpose(3, 0, 1, 2))
 
 
+@pytest.mark.slow  # CI time: tiny, pilotnet and ntidigits run the three back ends in make test
 def test_mnist_three_back_ends_agree_and_output_current():
     """Random spike frames; the output layer (netx's default neuron) never spikes, so its current is compared."""
     net = read_network(shipped("mnist.net"))
@@ -506,6 +507,7 @@ def write_delay_chain(path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow  # CI time: ntidigits runs Lava's delays in make test
 def test_synthetic_delay_chain_three_back_ends_agree(tmp_path):
     """Events of every layer and step, and the final current of the integrating output layer."""
     path = write_delay_chain(tmp_path / "delays.net")
