@@ -202,6 +202,7 @@ def _wait_for_port(port: int, head: subprocess.Popen, folder: str) -> None:
             time.sleep(0.2)
 
 
+@pytest.mark.slow  # CI time: a local Ray instance equals one process in make test
 def test_two_node_cluster_equals_single_process(single, net16, data, tmp_path, two_node_cluster):
     out = tmp_path / "cluster.csv"
     done = subprocess.run([sys.executable, "-m", "neuro_deploy", "evaluate", "--net", str(net16), "--data", str(data),

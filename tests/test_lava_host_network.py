@@ -85,6 +85,7 @@ def short_run(small16):
     return lava, {n: v[:steps] for n, v in fast.items()}, steps, peak[0] - own
 
 
+@pytest.mark.slow  # CI time (40 s): the deployable VLIFNet and the overflow test run Lava end to end in make test
 def test_the_paper_small_vlifnet_with_host_layers_equals_the_fast_back_end_on_lava(small16, short_run):
     lava, fast, steps, _ = short_run
     q = small16.quantized
@@ -95,6 +96,7 @@ def test_the_paper_small_vlifnet_with_host_layers_equals_the_fast_back_end_on_la
     assert HOST_KINDS | {"input", "lif", "nilif", "relay"} <= active
 
 
+@pytest.mark.slow  # shares the run above
 def test_the_lava_memory_estimate_bounds_a_measured_run(small16, short_run):
     *_, steps, measured = short_run
     estimate = estimate_bytes(small16.quantized, steps)
@@ -111,8 +113,8 @@ def test_a_lava_run_over_the_memory_limit_is_refused_before_any_process(capsys, 
     assert set(Path(tempfile.gettempdir()).glob("neuro-deploy-lava-*")) == before  # no worker started
 
 
-@pytest.mark.parametrize("sig,within", [pytest.param(signal.SIGINT, 10, marks=pytest.mark.slow),  # CI time: SIGKILL
-                                        (signal.SIGKILL, 5)])  # is the harder case
+@pytest.mark.slow  # CI time: test_ray_local kills an evaluation with SIGKILL in make test
+@pytest.mark.parametrize("sig,within", [(signal.SIGINT, 10), (signal.SIGKILL, 5)])
 def test_killing_the_command_ends_its_lava_processes_files_and_shared_memory(small16, tmp_path, sig, within):
     np.save(tmp_path / "in.npy", np.random.default_rng(0).random((3, 16, 16)).astype(np.float32))
     cli = subprocess.Popen([sys.executable, "-m", "neuro_deploy.cli", "simulate", small16.path, "--input",

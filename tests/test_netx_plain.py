@@ -149,6 +149,7 @@ def test_mnist_three_back_ends_agree_and_output_current():
     assert np.array_equal(ours.u["layer/3"].reshape(-1), fast.u["layer/3"][-1])
 
 
+@pytest.mark.slow  # CI time: pilotnet_lif runs the three back ends against Loihi in make test
 def test_pilotnet_sdnn_three_back_ends_agree_and_match_ground_truth():
     """Graded (sigma-delta) spikes in every layer; the Sigma output is lava-dl's reference."""
     net = read_network(shipped("gts/pilotnet_sdnn/network.net"))
@@ -158,7 +159,7 @@ def test_pilotnet_sdnn_three_back_ends_agree_and_match_ground_truth():
     assert np.array_equal(fast.neurons(net)[-1].T, gt)
 
 
-@pytest.mark.parametrize("name", ["tiny.net", "mnist.net"])
+@pytest.mark.parametrize("name", ["tiny.net", pytest.param("mnist.net", marks=pytest.mark.slow)])  # CI time
 def test_input_layer_without_neuron_feeds_the_first_synapse(tmp_path, name):
     """Without an input neuron, netx wires the input straight to the first conv or dense synapse."""
     net = read_network(edited_copy(tmp_path, name, lambda f: f["layer/0"].__delitem__("neuron")))
