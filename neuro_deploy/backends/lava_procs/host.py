@@ -52,7 +52,7 @@ class HostLayer:
         self.held: list[list[np.ndarray]] = []
         self.out: np.ndarray | None = None
         self.log = EventLog()
-        self.tally = Tally(layer["tally"]) if layer.get("tally") else None
+        self.tally = Tally.at(layer.get("tally"))
 
     def step(self, x: list[np.ndarray], s: int) -> np.ndarray:
         out = self._compute(x, s - self.start, s)

@@ -65,7 +65,7 @@ class PyGradedNeuronModel(PyLoihiProcessModel):
         self.out_shape = tuple(proc_params["out_shape"])[::-1]  # (C, H, W)
         self.log = EventLog()
         self.state: dict[str, np.ndarray] = {}
-        self.tally = Tally(proc_params["tally"]) if proc_params["tally"] else None
+        self.tally = Tally.at(proc_params["tally"])
 
     def run_spk(self) -> None:
         s = self.time_step - 1
@@ -135,9 +135,9 @@ class CountingLif:
     (`u`) or saturated (`v`) are counted. After the last step the counts go to the `tally` file,
     with the final `u` and `v` (Lava's `(W, H, C)` order) when `states` is set."""
 
-    def _start_counting(self) -> None:
-        path = self.proc_params.get("tally", "")
-        self.tally = Tally(path) if path else None
+    def __init__(self, proc_params) -> None:
+        super().__init__(proc_params)
+        self.tally = Tally.at(self.proc_params.get("tally"))
 
     def subthr_dynamics(self, activation_in: np.ndarray) -> None:
         if self.tally is None:
@@ -189,10 +189,6 @@ class PyCountedLifModel(CountingLif, PyLifModelBitAcc):
     implements_process = None  # Lava refuses to re-decorate a model that already implements a process
     tags: list = []
 
-    def __init__(self, proc_params) -> None:
-        super().__init__(proc_params)
-        self._start_counting()
-
 
 @implements(proc=CountedLIFReset, protocol=LoihiProtocol)
 @requires(CPU)
@@ -200,7 +196,3 @@ class PyCountedLifModel(CountingLif, PyLifModelBitAcc):
 class PyCountedLifResetModel(CountingLif, PyLifResetModelBitAcc):
     implements_process = None
     tags: list = []
-
-    def __init__(self, proc_params) -> None:
-        super().__init__(proc_params)
-        self._start_counting()

@@ -76,6 +76,11 @@ class Tally:
         self.saturated = 0
         self.peak = 0
 
+    @classmethod
+    def at(cls, path: str | None) -> "Tally | None":
+        """A tally saved to `path`, or None where the process was given no path (nothing counted)."""
+        return cls(path) if path else None
+
     @staticmethod
     def outside(x: np.ndarray, low: int, high: int) -> int:
         """How many of `x` lie outside `[low, high]`."""

@@ -49,12 +49,6 @@ CONV_BITS = 24  # Lava's fixed-point Conv wraps its sums to 24 bits (lava/proc/c
 SPARSE_BITS = 32  # Lava's Sparse and DelaySparse sum in int32
 
 
-def _tally(model) -> Tally | None:
-    """The model's tally, when its process was given a path for one."""
-    path = model.proc_params.get("tally", "")
-    return Tally(path) if path else None
-
-
 def _saved_at_end(model) -> None:
     """Save the model's tally after its last step."""
     if model.tally is not None and model.time_step == model.proc_params["num_steps"]:
@@ -80,7 +74,7 @@ class PyConvExpModel(PyConvModelFixed):
 
     def __init__(self, proc_params) -> None:
         super().__init__(proc_params)
-        self.tally = _tally(self)
+        self.tally = Tally.at(self.proc_params.get("tally"))
 
     def run_spk(self) -> None:
         """Lava's Conv step (send the previous step's sum, convolve this step's input), except that
@@ -148,7 +142,7 @@ class PyCachedDelaySparseModel(PyDelaySparseModelBitAcc):
 
     def __init__(self, proc_params) -> None:
         super().__init__(proc_params)
-        self.tally = _tally(self)
+        self.tally = Tally.at(self.proc_params.get("tally"))
 
     def run_spk(self) -> None:
         super().run_spk()
@@ -181,7 +175,7 @@ class ExactSum:
 
     def __init__(self, proc_params) -> None:
         super().__init__(proc_params)
-        self.tally = _tally(self)
+        self.tally = Tally.at(self.proc_params.get("tally"))
 
     @staticmethod
     def int64(weights):
